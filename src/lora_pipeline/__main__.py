@@ -1,0 +1,5 @@
+"""``python -m lora_pipeline`` runs the CLI."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Test support: the pytest plugin (stack fixtures) and the fake RunPod server."""
