@@ -121,6 +121,7 @@ _RUNPOD_MESSAGES: tuple[tuple[str, type[exc.APIError]], ...] = (
     ("syntax error", exc.BadRequest),
     ("cannot query field", exc.BadRequest),
     ("is not defined by type", exc.BadRequest),
+    ("unknown field", exc.BadRequest),
 )
 
 
