@@ -5,6 +5,7 @@
     LoraPipelineError
     ├── ConfigError (ValueError)              a setting is missing, malformed or contradictory
     ├── DatasetValidationError (ValueError)   a dataset failed validation; carries the report
+    │   └── TrainingDataError                 (lora_pipeline.train) nothing trainable is left after filtering
     ├── GateBlocked                           a regression gate decided "block"; carries the report
     ├── WaitTimeout (TimeoutError)            a wait_for_* poller ran out of time
     ├── MigrationError                        migrations could not be applied or verified

@@ -1,0 +1,77 @@
+"""Trainer callbacks that ``train_lora`` installs for itself: loss history, throughput, progress."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from transformers import TrainerCallback
+
+from .._logging import get_logger
+
+log = get_logger("train")
+
+
+class LossRecorder(TrainerCallback):
+    """Keeps ``(step, loss)`` of every training and evaluation log, exactly as the callbacks saw them."""
+
+    def __init__(self) -> None:
+        self.train_losses: list[tuple[int, float]] = []
+        self.eval_losses: list[tuple[int, float]] = []
+
+    @property
+    def last_eval_step(self) -> int | None:
+        return self.eval_losses[-1][0] if self.eval_losses else None
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        logs = logs or {}
+        if "loss" in logs:
+            self.train_losses.append((state.global_step, float(logs["loss"])))
+        if "eval_loss" in logs:
+            self.eval_losses.append((state.global_step, float(logs["eval_loss"])))
+
+
+class ThroughputMeter(TrainerCallback):
+    """Times the optimizer steps alone, so tokens/s leaves out evaluation, logging and start-up."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._step_started: float | None = None
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._step_started = time.perf_counter()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self._step_started is None:
+            return
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()  # CUDA kernels run ahead of Python; count the step when it has finished.
+        self.seconds += time.perf_counter() - self._step_started
+        self._step_started = None
+
+    def tokens_per_second(self, tokens: int) -> float:
+        return tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+class ProgressCallback(TrainerCallback):
+    """Calls ``progress(step, total_steps)`` after every optimizer step."""
+
+    def __init__(self, progress: Callable[[int, int], None]) -> None:
+        self._progress = progress
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._progress(state.global_step, state.max_steps)
+
+
+class LogLines(TrainerCallback):
+    """One log line per Trainer log, through the package logger (in place of the Trainer's ``print``)."""
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        values = " ".join(f"{key}={_short(value)}" for key, value in (logs or {}).items())
+        log.info("step %d/%d %s", state.global_step, state.max_steps, values)
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
