@@ -63,6 +63,9 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "ENV_NAMES",
+    "GPUS",
+    "PRESETS",
     "APIConnectionError",
     "APIError",
     "ArtifactIntegrityError",
@@ -76,8 +79,6 @@ __all__ = [
     "DatasetFormat",
     "DatasetValidationError",
     "DownloadTokenError",
-    "ENV_NAMES",
-    "GPUS",
     "GateBlocked",
     "GpuConfig",
     "Hyperparameters",
@@ -90,7 +91,6 @@ __all__ = [
     "MigrationGap",
     "NotFound",
     "NotNullViolation",
-    "PRESETS",
     "PayloadTooLarge",
     "PermissionDenied",
     "RateLimited",

@@ -12,7 +12,7 @@ import httpx
 
 from ._error_mapping import error_from_exception, error_from_response
 from ._exceptions import LoraPipelineError
-from ._ops import ApiResult, Call, Http, HttpResult, Now, Op, Plan, Sleep
+from ._ops import ApiResult, Call, Http, HttpResult, Now, Offload, Op, Plan, Sleep
 from ._retry import async_retrying, retrying
 
 if TYPE_CHECKING:
@@ -20,6 +20,19 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 _CHUNK = 1024 * 1024
+
+
+class OffloadError(Exception):
+    """Carries an exception raised by offloaded work back into the plan (as ``__cause__``)."""
+
+
+def _call_offloaded(op: Offload) -> Any:
+    try:
+        return op.fn(*op.args, **op.kwargs)
+    except BaseException as error:
+        if isinstance(error, (KeyboardInterrupt, SystemExit)):
+            raise
+        raise OffloadError() from error
 
 
 class _ExecutorBase:
@@ -77,8 +90,8 @@ class SyncExecutor(_ExecutorBase):
             while True:
                 try:
                     result = self._perform(op)
-                except LoraPipelineError as error:
-                    op = plan.throw(error)
+                except (LoraPipelineError, OffloadError) as error:
+                    op = plan.throw(error.__cause__ if isinstance(error, OffloadError) else error)
                 else:
                     op = plan.send(result)
         except StopIteration as stop:
@@ -90,6 +103,8 @@ class SyncExecutor(_ExecutorBase):
             return None
         if isinstance(op, Now):
             return self.clock()
+        if isinstance(op, Offload):
+            return _call_offloaded(op)
         for attempt in retrying(self._retries(op), sleep=self.sleep):
             with attempt:
                 return self._once(op)
@@ -150,8 +165,8 @@ class AsyncExecutor(_ExecutorBase):
             while True:
                 try:
                     result = await self._perform(op)
-                except LoraPipelineError as error:
-                    op = plan.throw(error)
+                except (LoraPipelineError, OffloadError) as error:
+                    op = plan.throw(error.__cause__ if isinstance(error, OffloadError) else error)
                 else:
                     op = plan.send(result)
         except StopIteration as stop:
@@ -163,6 +178,8 @@ class AsyncExecutor(_ExecutorBase):
             return None
         if isinstance(op, Now):
             return self.clock()
+        if isinstance(op, Offload):
+            return await asyncio.to_thread(_call_offloaded, op)
         async for attempt in async_retrying(self._retries(op), sleep=self.sleep):
             with attempt:
                 return await self._once(op)

@@ -71,6 +71,19 @@ class Now:
 
 
 @dataclass(frozen=True)
+class Offload:
+    """Run blocking local work (hashing, validating, reading file chunks, a backend's SDK call).
+
+    The sync executor calls ``fn(*args, **kwargs)`` directly; the async executor runs it in a worker thread
+    so the event loop never blocks. Exceptions propagate into the plan unchanged.
+    """
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ApiResult:
     """What a PostgREST call returned."""
 
@@ -93,7 +106,7 @@ class HttpResult:
         return json.loads(self.body) if self.body else None
 
 
-Op = Call | Http | Sleep | Now
+Op = Call | Http | Sleep | Now | Offload
 Plan = Generator[Op, Any, T]
 
-__all__ = ["ApiResult", "Call", "Http", "HttpResult", "Now", "Op", "Plan", "Sleep"]
+__all__ = ["ApiResult", "Call", "Http", "HttpResult", "Now", "Offload", "Op", "Plan", "Sleep"]

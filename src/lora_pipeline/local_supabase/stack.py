@@ -103,6 +103,14 @@ class LocalSupabase:
         self.authenticator_db_url = postgres.dsn("authenticator", authenticator_password)
         self.started_in: float = 0.0
         self._stopped = False
+        self._http: httpx.Client | None = None
+
+    @property
+    def http(self) -> httpx.Client:
+        """One pooled client for the stack's own admin calls (user creation, sign-in)."""
+        if self._http is None:
+            self._http = httpx.Client(base_url=self.url, timeout=30)
+        return self._http
 
     @classmethod
     def start(
@@ -170,8 +178,8 @@ class LocalSupabase:
         user_metadata: dict[str, Any] | None = None,
     ) -> LocalUser:
         """Create a user through the admin API and sign it in."""
-        response = httpx.post(
-            f"{self.url}/auth/v1/admin/users",
+        response = self.http.post(
+            "/auth/v1/admin/users",
             headers=self._service_headers(),
             json={
                 "email": email,
@@ -189,12 +197,11 @@ class LocalSupabase:
 
     def sign_in(self, email: str, password: str) -> LocalUser:
         """Password sign-in; returns the user with fresh tokens."""
-        response = httpx.post(
-            f"{self.url}/auth/v1/token",
+        response = self.http.post(
+            "/auth/v1/token",
             params={"grant_type": "password"},
             headers={"apikey": self.anon_key, "X-Supabase-Api-Version": "2024-01-01"},
             json={"email": email, "password": password},
-            timeout=30,
         )
         _raise_for_auth(response, "sign in")
         session = response.json()
@@ -278,6 +285,8 @@ class LocalSupabase:
         if self._stopped:
             return
         self._stopped = True
+        if self._http is not None:
+            self._http.close()
         with contextlib.suppress(Exception):
             self.gateway.stop()
         self.postgres.stop()

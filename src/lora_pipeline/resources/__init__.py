@@ -1,0 +1,1 @@
+"""Resource namespaces of the root clients (plans written once; async twins generated)."""

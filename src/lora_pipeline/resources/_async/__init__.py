@@ -1,0 +1,1 @@
+"""Async twins of the resources (generated)."""

@@ -1,0 +1,201 @@
+"""The control-plane side of a job, as plans: status moves, events, cost accounting and reconciliation.
+
+The job's truth is what its pod reports to Supabase (DESIGN §5); the backend's pod state is only
+infrastructure health. Reconciling a job (``lp.jobs.sync`` / ``wait_for_completion``) therefore only acts on
+what the pod cannot report itself: a pod that vanished or stopped heartbeating, a runtime or budget that ran
+out, a cancel request, and pods left running after their job ended (RunPod restarts exited containers and
+keeps billing, research/runpod.md §0.4).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .._exceptions import InvalidTransition, LoraPipelineError
+from .._ops import Offload, Plan
+from ..backends.base import PodBackend, PodHandle, PodState, pod_name
+from ..types.jobs import JobStatus, TrainingJob
+from ._common import one, rows, table
+
+HEARTBEAT_TIMEOUT = timedelta(minutes=10)
+PROVISION_TIMEOUT = timedelta(minutes=20)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def fetch_job(job_id: str) -> Plan[TrainingJob]:
+    result = yield table("training_jobs", lambda t: t.select("*").eq("id", job_id))
+    return TrainingJob.model_validate(one(result, "job", job_id))
+
+
+def move(
+    job: TrainingJob,
+    status: JobStatus,
+    *,
+    reason: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Plan[TrainingJob]:
+    """Change the job's status (the SQL trigger refuses illegal moves and writes the event)."""
+    changes: dict[str, Any] = {"status": status.value, **(extra or {})}
+    if reason is not None:
+        changes["status_reason"] = reason
+    result = yield table("training_jobs", lambda t: t.update(changes).eq("id", job.id), what=f"job {job.id}")
+    return TrainingJob.model_validate(one(result, "job", job.id))
+
+
+def fail(job: TrainingJob, reason: str, message: str) -> Plan[TrainingJob]:
+    """Mark a live job failed (no-op when it already ended) and record why."""
+    if job.terminal:
+        return job
+    try:
+        return (
+            yield from move(
+                job, JobStatus.FAILED, reason=reason, extra={"error": {"reason": reason, "message": message}}
+            )
+        )
+    except InvalidTransition:
+        return (yield from fetch_job(job.id))
+
+
+def event(
+    job: TrainingJob,
+    kind: str,
+    message: str,
+    *,
+    level: str = "info",
+    data: dict[str, Any] | None = None,
+) -> Plan[None]:
+    row = {"job_id": job.id, "user_id": job.user_id, "level": level, "kind": kind, "message": message, "data": data}
+    yield table("job_events", lambda t: t.insert(row, returning="minimal"), idempotent=False)
+
+
+def handle_for(job: TrainingJob, backend: PodBackend) -> PodHandle | None:
+    if not job.pod_id:
+        return None
+    getter = getattr(backend, "handle_for", None)
+    known = getter(job.pod_id) if getter else None
+    return known or PodHandle(
+        backend=backend.name,
+        pod_id=job.pod_id,
+        name=pod_name(job.id, job.attempt),
+        gpu_type=job.gpu_type,
+        cost_per_hour=job.cost_per_hour,
+    )
+
+
+def open_cost_record(job: TrainingJob, started_at: datetime) -> Plan[None]:
+    row = {
+        "job_id": job.id,
+        "user_id": job.user_id,
+        "attempt": job.attempt,
+        "gpu_type": job.gpu_type,
+        "hourly_rate": job.cost_per_hour or 0.0,
+        "seconds": 0,
+        "amount_usd": 0,
+        "started_at": started_at.isoformat(),
+        "ended_at": None,
+    }
+    yield table("cost_records", lambda t: t.upsert(row, on_conflict="job_id,attempt", returning="minimal"))
+
+
+def account_cost(job: TrainingJob, now: datetime) -> Plan[float]:
+    """Update this attempt's cost record from our own timestamps; returns the job's cost so far (USD)."""
+    result = yield table("cost_records", lambda t: t.select("*").eq("job_id", job.id))
+    records = rows(result)
+    total = 0.0
+    for record in records:
+        amount = float(record["amount_usd"])
+        if record["attempt"] == job.attempt and record.get("started_at"):
+            started = datetime.fromisoformat(record["started_at"])
+            end = job.finished_at or now
+            seconds = max(0.0, (end - started).total_seconds())
+            rate = float(job.cost_per_hour if job.cost_per_hour is not None else record["hourly_rate"])
+            amount = round(seconds / 3600 * rate, 6)
+            update = {
+                "seconds": round(seconds, 3),
+                "amount_usd": amount,
+                "hourly_rate": rate,
+                "ended_at": job.finished_at.isoformat() if job.finished_at else None,
+            }
+            yield table(
+                "cost_records", lambda t, u=update, i=record["id"]: t.update(u, returning="minimal").eq("id", i)
+            )
+        total += amount
+    return total
+
+
+def terminate_pod(job: TrainingJob, backend: PodBackend | None) -> Plan[None]:
+    handle = handle_for(job, backend) if backend is not None else None
+    if handle is None or backend is None:
+        return
+    try:
+        yield Offload(backend.terminate, (handle,))
+    except LoraPipelineError as error:
+        yield from event(job, "pod", f"could not terminate pod {handle.pod_id}: {error.message}", level="warning")
+
+
+def reconcile(job: TrainingJob, backend: PodBackend | None, now: datetime) -> Plan[TrainingJob]:
+    """Act on what the pod cannot report itself; returns the job as it is afterwards."""
+    if job.status is JobStatus.CANCELLING:
+        yield from terminate_pod(job, backend)
+        job = yield from move(job, JobStatus.CANCELLED, reason="cancelled_by_user")
+    elif job.status in (JobStatus.PROVISIONING, JobStatus.RUNNING, JobStatus.UPLOADING):
+        job = yield from _check_live(job, backend, now)
+    elif job.terminal and job.pod_id and backend is not None:
+        yield from terminate_pod(job, backend)
+    if job.pod_id and job.status is not JobStatus.CREATED:
+        yield from account_cost(job, now)
+    return job
+
+
+def _check_live(job: TrainingJob, backend: PodBackend | None, now: datetime) -> Plan[TrainingJob]:
+    cost = yield from account_cost(job, now)
+    problem = _overrun(job, cost, now)
+    if problem is None and backend is not None and job.pod_id:
+        handle = handle_for(job, backend)
+        state = (yield Offload(backend.status, (handle,))).state if handle else PodState.UNKNOWN
+        if state in (PodState.EXITED, PodState.TERMINATED):
+            latest = yield from fetch_job(job.id)
+            if latest.terminal:
+                return latest
+            problem = ("pod_lost", f"pod {job.pod_id} is {state} but the job never reported an end")
+    if problem is None:
+        return job
+    reason, message = problem
+    yield from terminate_pod(job, backend)
+    return (yield from fail(job, reason, message))
+
+
+def _overrun(job: TrainingJob, cost: float, now: datetime) -> tuple[str, str] | None:
+    if job.max_cost_usd is not None and cost >= job.max_cost_usd:
+        return "budget_exceeded", f"spent ${cost:.2f} of the ${job.max_cost_usd:.2f} budget"
+    runtime = job.runtime_seconds(now)
+    if runtime is not None and runtime > job.max_runtime_seconds:
+        return "max_runtime_exceeded", f"ran {runtime / 3600:.2f} h, more than the {job.max_runtime} allowed"
+    last_sign = job.heartbeat_at or job.started_at
+    if job.status is JobStatus.PROVISIONING and last_sign is None and job.updated_at is not None:
+        if now - job.updated_at > PROVISION_TIMEOUT:
+            return "provision_timeout", f"no sign of the pod after {PROVISION_TIMEOUT}"
+        return None
+    if last_sign is not None and now - last_sign > HEARTBEAT_TIMEOUT:
+        return "pod_lost", f"no heartbeat for {(now - last_sign).total_seconds() / 60:.0f} minutes"
+    return None
+
+
+__all__ = [
+    "HEARTBEAT_TIMEOUT",
+    "PROVISION_TIMEOUT",
+    "account_cost",
+    "event",
+    "fail",
+    "fetch_job",
+    "handle_for",
+    "move",
+    "open_cost_record",
+    "reconcile",
+    "terminate_pod",
+    "utcnow",
+]

@@ -1,0 +1,1 @@
+"""Typed models at the edges: one pydantic model per concept."""
