@@ -24,6 +24,10 @@ declare
   allowed text[] := lora_internal.allowed_job_transitions(old.status);
 begin
   if new.status is not distinct from old.status then
+    if old.status in ('succeeded', 'failed', 'cancelled') and new.status_reason is distinct from old.status_reason then
+      raise exception 'job % already ended (% / %); its outcome cannot change', old.id, old.status, old.status_reason
+        using errcode = 'LP001', hint = 'a terminal job keeps the status and reason it ended with';
+    end if;
     return new;
   end if;
   if not (new.status = any (allowed))
@@ -55,7 +59,7 @@ end
 $$;
 
 drop trigger if exists check_job_transition on public.training_jobs;
-create trigger check_job_transition before update of status on public.training_jobs
+create trigger check_job_transition before update of status, status_reason on public.training_jobs
   for each row execute function lora_internal.check_job_transition();
 
 -- Every status change becomes a job_events row: the job's timeline.

@@ -37,7 +37,7 @@ begin
   select * into j from public.training_jobs t where t.id = job_id_text::uuid;
   if not found
      or j.job_token_hash is distinct from encode(sha256(convert_to(token, 'UTF8')), 'hex')
-     or j.job_token_expires_at <= now()
+     or j.job_token_expires_at is null or j.job_token_expires_at <= now()
      or j.status in ('succeeded', 'failed', 'cancelled') then
     return null;
   end if;
@@ -64,6 +64,7 @@ begin
   if j.id is null or object_name is null then
     return false;
   end if;
+  -- 74 = length of '<uuid>/<uuid>/'; '..' is refused outright so no name can climb out of the prefix.
   return left(object_name, 74) = j.user_id::text || '/' || j.id::text || '/'
      and length(object_name) > 74
      and position('..' in object_name) = 0;

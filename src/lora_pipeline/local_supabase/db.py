@@ -49,8 +49,9 @@ class PgFailure:
     @classmethod
     def from_error(cls, error: psycopg.Error) -> PgFailure:
         diag = error.diag
-        message = diag.message_primary or str(error).strip().splitlines()[0] if str(error).strip() else "error"
-        return cls(diag.sqlstate or "XX000", message or "database error", diag.message_detail, diag.message_hint)
+        text = str(error).strip()
+        message = diag.message_primary or (text.splitlines()[0] if text else "") or "database error"
+        return cls(diag.sqlstate or "XX000", message, diag.message_detail, diag.message_hint)
 
 
 class Database:
@@ -104,10 +105,10 @@ class Database:
         """
         async with self.pool.connection() as conn:
             conn.row_factory = tuple_row  # type: ignore[assignment]
-            async with conn.transaction():
-                mode = "read only" if read_only else "read write"
-                await conn.execute(f"set transaction isolation level read committed, {mode}")
+            async with conn.transaction():  # READ COMMITTED, the server default, as PostgREST uses
                 names, values = self._settings(identity)
+                if read_only:  # one round trip: read-only mode goes with the request settings
+                    names, values = ["transaction_read_only", *names], ["on", *values]
                 sql = "select " + ", ".join("set_config(%s, %s, true)" for _ in names)
                 params: list[str] = []
                 for name, value in zip(names, values, strict=True):

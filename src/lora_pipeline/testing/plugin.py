@@ -6,8 +6,9 @@ Fixtures:
 - ``service_client`` / ``anon_client``: :class:`~lora_pipeline.LoraPipeline` with the service role / anon key.
 - ``user_factory``: ``user_factory(email=None)`` creates a fresh signed-in user and returns
   ``(LocalUser, LoraPipeline)``.
+- ``fake_runpod``: a :class:`~lora_pipeline.testing.fake_runpod.FakeRunPod` the real runpod SDK talks to.
 
-Isolation: after every test that used ``local_supabase`` (directly or through the fixtures above) the stack is
+Isolation: before every test that uses ``local_supabase`` (directly or through the fixtures above) the stack is
 reset (rows of lora-pipeline's tables, users and stored objects removed), so tests never see each other's data.
 Set ``LORA_PIPELINE_TEST_NO_RESET=1`` to keep data for debugging. Nothing starts unless a test asks for it.
 """
@@ -43,11 +44,11 @@ def local_supabase() -> Iterator[LocalSupabase]:
 
 @pytest.fixture(autouse=True)
 def _lora_pipeline_isolation(request: pytest.FixtureRequest) -> Iterator[None]:
+    # Reset BEFORE the test: a test that uses the stack starts clean whatever ran earlier (also suites that
+    # reach the stack indirectly through their own session fixtures).
+    if not os.environ.get("LORA_PIPELINE_TEST_NO_RESET") and _STACK_FIXTURES & set(request.fixturenames):
+        request.getfixturevalue("local_supabase").reset()
     yield
-    if os.environ.get("LORA_PIPELINE_TEST_NO_RESET") or not (_STACK_FIXTURES & set(request.fixturenames)):
-        return
-    stack = request.getfixturevalue("local_supabase")
-    stack.reset()
 
 
 @pytest.fixture
@@ -86,3 +87,12 @@ def user_factory(local_supabase: LocalSupabase) -> Iterator[Callable[..., tuple[
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture
+def fake_runpod() -> Iterator[Any]:
+    """A fake RunPod GraphQL API on loopback; the runpod SDK talks to it (RUNPOD_API_BASE_URL) for the test."""
+    from lora_pipeline.testing.fake_runpod import FakeRunPod
+
+    with FakeRunPod() as fake, fake.environment():
+        yield fake
