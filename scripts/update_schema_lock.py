@@ -20,7 +20,7 @@ def main() -> None:
     cluster = PostgresCluster.start()
     try:
         with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
-            install_supabase_bootstrap(conn, authenticator_password="lock")
+            install_supabase_bootstrap(conn, authenticator_password="lock")  # noqa: S106 (throwaway cluster)
             MigrationRunner(conn).migrate()
             print(f"wrote {write_lock(conn)}")
     finally:

@@ -22,6 +22,11 @@ T = TypeVar("T")
 _CHUNK = 1024 * 1024
 
 
+def _unwrap(error: BaseException) -> BaseException:
+    """The error to throw into the plan: an offloaded call's own exception, not our wrapper."""
+    return error.__cause__ if isinstance(error, OffloadError) and error.__cause__ is not None else error
+
+
 class OffloadError(Exception):
     """Carries an exception raised by offloaded work back into the plan (as ``__cause__``)."""
 
@@ -91,7 +96,7 @@ class SyncExecutor(_ExecutorBase):
                 try:
                     result = self._perform(op)
                 except (LoraPipelineError, OffloadError) as error:
-                    op = plan.throw(error.__cause__ if isinstance(error, OffloadError) else error)
+                    op = plan.throw(_unwrap(error))
                 else:
                     op = plan.send(result)
         except StopIteration as stop:
@@ -166,7 +171,7 @@ class AsyncExecutor(_ExecutorBase):
                 try:
                     result = await self._perform(op)
                 except (LoraPipelineError, OffloadError) as error:
-                    op = plan.throw(error.__cause__ if isinstance(error, OffloadError) else error)
+                    op = plan.throw(_unwrap(error))
                 else:
                     op = plan.send(result)
         except StopIteration as stop:

@@ -19,9 +19,23 @@ from pathlib import Path
 
 from .base import PodHandle, PodSpec, PodState, PodStatus
 
-_PASS_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "HF_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
-                 "HF_DATASETS_OFFLINE", "TOKENIZERS_PARALLELISM", "OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES",
-                 "VIRTUAL_ENV", "PYTHONPATH", "LORA_PIPELINE_LOG")
+_PASS_THROUGH = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "HF_HOME",
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "HF_DATASETS_OFFLINE",
+    "TOKENIZERS_PARALLELISM",
+    "OMP_NUM_THREADS",
+    "CUDA_VISIBLE_DEVICES",
+    "VIRTUAL_ENV",
+    "PYTHONPATH",
+    "LORA_PIPELINE_LOG",
+)
 
 
 class LocalBackend:
@@ -29,8 +43,14 @@ class LocalBackend:
 
     name = "local"
 
-    def __init__(self, *, work_dir: str | Path | None = None, price_per_hour: float = 0.0,
-                 python: str | None = None, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        work_dir: str | Path | None = None,
+        price_per_hour: float = 0.0,
+        python: str | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         """
         Args:
             work_dir: where pod work folders and logs go (a temporary folder by default).
@@ -44,6 +64,7 @@ class LocalBackend:
         self.python = python or sys.executable
         self.extra_env = dict(extra_env or {})
         self._pods: dict[str, tuple[PodHandle, subprocess.Popen[bytes]]] = {}
+        self._launches: dict[str, tuple[list[str], dict[str, str]]] = {}
         self._lock = threading.Lock()
 
     def pod_env(self, spec: PodSpec, pod_id: str) -> dict[str, str]:
@@ -51,8 +72,14 @@ class LocalBackend:
         env = {k: os.environ[k] for k in _PASS_THROUGH if k in os.environ}
         env.update(self.extra_env)
         env.update(spec.env)
-        env.update({"LORA_POD_ID": pod_id, "LORA_POD_BACKEND": self.name,
-                    "LORA_WORK_DIR": str(self.work_dir / pod_id), "PYTHONUNBUFFERED": "1"})
+        env.update(
+            {
+                "LORA_POD_ID": pod_id,
+                "LORA_POD_BACKEND": self.name,
+                "LORA_WORK_DIR": str(self.work_dir / pod_id),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         return env
 
     def launch(self, spec: PodSpec) -> PodHandle:
@@ -63,14 +90,44 @@ class LocalBackend:
             pod_id = f"local-{uuid.uuid4().hex[:12]}"
             (self.work_dir / pod_id).mkdir(parents=True)
             command = spec.command or [self.python, "-m", "lora_pipeline.pod", "run"]
-            with open(self.log_path(pod_id), "ab") as log:
-                process = subprocess.Popen(command, env=self.pod_env(spec, pod_id), stdout=log,
-                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                           cwd=self.work_dir / pod_id, start_new_session=True)
-            handle = PodHandle(backend=self.name, pod_id=pod_id, name=spec.name, gpu_type=spec.gpu_type,
-                               cost_per_hour=self.price_per_hour, created_at=datetime.now(timezone.utc))
-            self._pods[pod_id] = (handle, process)
+            self._launches[pod_id] = (command, self.pod_env(spec, pod_id))
+            handle = PodHandle(
+                backend=self.name,
+                pod_id=pod_id,
+                name=spec.name,
+                gpu_type=spec.gpu_type,
+                cost_per_hour=self.price_per_hour,
+                created_at=datetime.now(timezone.utc),
+            )
+            self._pods[pod_id] = (handle, self._start(pod_id))
             return handle
+
+    def _start(self, pod_id: str) -> subprocess.Popen[bytes]:
+        command, env = self._launches[pod_id]
+        with open(self.log_path(pod_id), "ab") as log:
+            return subprocess.Popen(
+                command,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.work_dir / pod_id,
+                start_new_session=True,
+            )
+
+    def restart(self, handle: PodHandle) -> PodHandle:
+        """Run the pod's container again with the same environment, as RunPod does when a container exits.
+
+        A pod program whose job already ended must exit at once without training again.
+        """
+        with self._lock:
+            self.terminate(handle)
+            self._pods[handle.pod_id] = (handle, self._start(handle.pod_id))
+            return handle
+
+    def environment(self, handle: PodHandle) -> dict[str, str]:
+        """The environment the pod process was started with (for inspection in tests)."""
+        return dict(self._launches[handle.pod_id][1])
 
     def log_path(self, pod_id: str) -> Path:
         return self.work_dir / f"{pod_id}.log"

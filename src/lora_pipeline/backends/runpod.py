@@ -281,8 +281,12 @@ class RunPodBackend:
             if not self.offers:
                 raise ConfigError("the pod spec names no gpu_type and the backend has no offers", argument="gpu_type")
             return self.offers
-        key = get_gpu(spec.gpu_type).key
-        return [o for o in self.offers if o.gpu_type == key] or [RunPodOffer(gpu_type=key)]
+        # The job's GPU first, then every other offer with at least its memory (the preset was checked
+        # against that GPU, so it fits them too) as failover.
+        wanted = get_gpu(spec.gpu_type)
+        first = [o for o in self.offers if o.gpu_type == wanted.key] or [RunPodOffer(gpu_type=wanted.key)]
+        larger = [o for o in self.offers if o.gpu_type != wanted.key and get_gpu(o.gpu_type).vram_gb >= wanted.vram_gb]
+        return first + larger
 
     def _launch_with_failover(self, name: str, fields: dict[str, Any], offers: list[RunPodOffer]) -> PodHandle:
         for round_number in range(self._capacity_rounds):

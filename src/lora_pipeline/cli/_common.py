@@ -11,7 +11,7 @@ from rich.console import Console
 from .._exceptions import ConfigError, LoraPipelineError
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # an error message is one greppable line
 
 DB_URL_ENV = ("LORA_PIPELINE_DB_URL", "SUPABASE_DB_URL", "DATABASE_URL")
 

@@ -104,14 +104,11 @@ def evaluate(
 
 def _condition_keys(conditions: Sequence[Condition]) -> list[str | int]:
     keys: list[str | int] = [
-        condition.id if condition.id is not None else position
-        for position, condition in enumerate(conditions)
+        condition.id if condition.id is not None else position for position, condition in enumerate(conditions)
     ]
     if len(set(keys)) != len(keys):
         shared = sorted({str(key) for key in keys if keys.count(key) > 1})
-        raise ValueError(
-            f"conditions share the id(s) {shared}; each needs its own, as baselines are keyed by it"
-        )
+        raise ValueError(f"conditions share the id(s) {shared}; each needs its own, as baselines are keyed by it")
     return keys
 
 
@@ -140,9 +137,7 @@ def _as_baseline(value: BaselineInput, condition: Condition) -> ResolvedBaseline
         return value
     if isinstance(value, Mapping):
         return ResolvedBaseline.model_validate({"source": condition.source, **value})
-    return ResolvedBaseline(
-        value=_as_float(value, f"baseline for {condition.metric!r}"), source=condition.source
-    )
+    return ResolvedBaseline(value=_as_float(value, f"baseline for {condition.metric!r}"), source=condition.source)
 
 
 def _candidate_value(metrics: CandidateMetrics, condition: Condition) -> float | None:

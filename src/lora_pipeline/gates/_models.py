@@ -140,9 +140,7 @@ def _kind_problems(condition: Condition) -> list[str]:
     kind, threshold = condition.kind, condition.threshold
     if not kind.needs_baseline:
         goal = "reach" if kind is Kind.MIN else "stay under"
-        needs = (
-            f"kind={kind.value!r} needs a threshold: the value the metric must {goal} (e.g. threshold=0.8)"
-        )
+        needs = f"kind={kind.value!r} needs a threshold: the value the metric must {goal} (e.g. threshold=0.8)"
         return [] if threshold is not None else [needs]
     problems = [] if condition.direction is not None else [_NEEDS_DIRECTION.format(kind=kind.value)]
     if threshold is not None and threshold < 0:

@@ -119,9 +119,7 @@ class GateReport(BaseModel):
         """A report whose decision is the strictest effect among ``results``."""
         ordered = tuple(results)
         decision = strictest([result.effect for result in ordered])
-        return cls(
-            decision=decision, strict=strict, results=ordered, candidate_eval_sha256=candidate_eval_sha256
-        )
+        return cls(decision=decision, strict=strict, results=ordered, candidate_eval_sha256=candidate_eval_sha256)
 
     @classmethod
     def from_error(
@@ -133,9 +131,7 @@ class GateReport(BaseModel):
         caller chose to let errors through.
         """
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-        return cls(
-            decision=Decision.WARN, strict=strict, candidate_eval_sha256=candidate_eval_sha256, error=text
-        )
+        return cls(decision=Decision.WARN, strict=strict, candidate_eval_sha256=candidate_eval_sha256, error=text)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> GateReport:

@@ -120,9 +120,11 @@ def account_cost(job: TrainingJob, now: datetime) -> Plan[float]:
                 "hourly_rate": rate,
                 "ended_at": job.finished_at.isoformat() if job.finished_at else None,
             }
-            yield table(
-                "cost_records", lambda t, u=update, i=record["id"]: t.update(u, returning="minimal").eq("id", i)
-            )
+
+            def close(t: Any, values: dict[str, Any] = update, record_id: Any = record["id"]) -> Any:
+                return t.update(values, returning="minimal").eq("id", record_id)
+
+            yield table("cost_records", close)
         total += amount
     return total
 
@@ -141,7 +143,7 @@ def reconcile(job: TrainingJob, backend: PodBackend | None, now: datetime) -> Pl
     """Act on what the pod cannot report itself; returns the job as it is afterwards."""
     if job.status is JobStatus.CANCELLING:
         yield from terminate_pod(job, backend)
-        job = yield from move(job, JobStatus.CANCELLED, reason="cancelled_by_user")
+        job = yield from _finish_cancel(job)
     elif job.status in (JobStatus.PROVISIONING, JobStatus.RUNNING, JobStatus.UPLOADING):
         job = yield from _check_live(job, backend, now)
     elif job.terminal and job.pod_id and backend is not None:
@@ -149,6 +151,17 @@ def reconcile(job: TrainingJob, backend: PodBackend | None, now: datetime) -> Pl
     if job.pod_id and job.status is not JobStatus.CREATED:
         yield from account_cost(job, now)
     return job
+
+
+def _finish_cancel(job: TrainingJob) -> Plan[TrainingJob]:
+    """``cancelled`` unless the pod, stopping, already reported its own end."""
+    latest = yield from fetch_job(job.id)
+    if latest.terminal:
+        return latest
+    try:
+        return (yield from move(latest, JobStatus.CANCELLED, reason="cancelled_by_user"))
+    except InvalidTransition:
+        return (yield from fetch_job(job.id))
 
 
 def _check_live(job: TrainingJob, backend: PodBackend | None, now: datetime) -> Plan[TrainingJob]:
@@ -165,8 +178,9 @@ def _check_live(job: TrainingJob, backend: PodBackend | None, now: datetime) -> 
     if problem is None:
         return job
     reason, message = problem
+    job = yield from fail(job, reason, message)  # first: the pod's own report on SIGTERM must not win
     yield from terminate_pod(job, backend)
-    return (yield from fail(job, reason, message))
+    return job
 
 
 def _overrun(job: TrainingJob, cost: float, now: datetime) -> tuple[str, str] | None:

@@ -9,6 +9,7 @@ the pod reports its own progress. ``wait_for_completion`` / ``sync`` reconcile w
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import math
 import secrets
@@ -26,7 +27,17 @@ from ..gpus import DEFAULT_GPU, check_fit, estimate_memory_gb, get_gpu, model_si
 from ..presets import resolve_hyperparameters
 from ..types.jobs import ACTIVE_STATUSES, CostEstimate, JobCredentials, JobEvent, JobStatus, TrainingJob
 from ._common import one, require_id, rows, table
-from ._job_control import account_cost, event, fail, fetch_job, move, open_cost_record, reconcile, utcnow
+from ._job_control import (
+    account_cost,
+    event,
+    fail,
+    fetch_job,
+    handle_for,
+    move,
+    open_cost_record,
+    reconcile,
+    utcnow,
+)
 from ._job_progress import JobProgress, ProgressOption
 
 TOKEN_MARGIN = timedelta(hours=1)
@@ -221,14 +232,13 @@ class _JobPlans:
     def _run_configured_gate(self, job: TrainingJob) -> Plan[TrainingJob]:
         if job.status is not JobStatus.SUCCEEDED or not job.gates:
             return job
-        from .gates import _GatePlans
+        from .gates import validate_job
 
         already = rows((yield table("validation_results", lambda t: t.select("id").eq("job_id", job.id).limit(1))))
         if already:
             return job
         gates = job.gates
-        yield from _GatePlans._plan_validate(
-            self,
+        yield from validate_job(
             job.id,
             gates["model_name"],
             gates.get("version"),  # type: ignore[arg-type]
@@ -268,6 +278,15 @@ class _JobPlans:
             view.close()
         return (yield from self._run_configured_gate(job))
 
+    def _plan_logs(self, job_id: str, backend: PodBackend | None, tail: int) -> Plan[str]:
+        job = yield from fetch_job(require_id(job_id, "job_id"))
+        reader = getattr(backend, "logs", None)
+        handle = handle_for(job, backend) if backend is not None else None
+        if handle is not None and reader is not None:
+            return str((yield Offload(reader, (handle,), {"tail": tail})))
+        events = yield from self._plan_events(job.id, None)
+        return "\n".join(f"{e.created_at:%H:%M:%S} {e.level:7} {e.message}" for e in events[-tail:])
+
     def _plan_reap(self, backend: PodBackend, dry_run: bool) -> Plan[list[Any]]:
         """Pods named ``lp-<job>-<attempt>`` whose job is gone, ended, on a newer attempt, or silent too long."""
         from ..backends.base import job_id_from_pod_name
@@ -276,9 +295,15 @@ class _JobPlans:
         condemned = []
         for handle in pods:
             parsed = job_id_from_pod_name(handle.name)
-            found = rows((yield table("training_jobs", lambda t, p=parsed: t.select("*").eq("id", p[0]))))
-            job = TrainingJob.model_validate(found[0]) if found and parsed else None
-            if job is None or job.terminal or job.attempt != parsed[1] or _silent(job):  # type: ignore[index]
+            job = None
+            if parsed is not None:
+
+                def lookup(t: Any, pod_job: str = parsed[0]) -> Any:
+                    return t.select("*").eq("id", pod_job)
+
+                found = rows((yield table("training_jobs", lookup)))
+                job = TrainingJob.model_validate(found[0]) if found else None
+            if job is None or parsed is None or job.terminal or job.attempt != parsed[1] or _silent(job):
                 condemned.append(handle)
                 if not dry_run:
                     yield Offload(backend.terminate, (handle,))
@@ -412,7 +437,7 @@ class Jobs(SyncAPIResource, _JobPlans):
         """Jobs visible to this client, newest first."""
         return self._run(self._plan_list(status, dataset_id, limit))
 
-    def events(self, job_id: str, *, after_id: int | None = None) -> list[JobEvent]:
+    def events(self, job_id: str, *, after_id: int | None = None) -> builtins.list[JobEvent]:
         """The job's timeline (status changes, deploy steps, pod messages), oldest first."""
         return self._run(self._plan_events(job_id, after_id))
 
@@ -442,7 +467,7 @@ class Jobs(SyncAPIResource, _JobPlans):
 
     def sync(
         self, job_id: str | None = None, *, backend: PodBackend | None = None, run_gates: bool = True
-    ) -> list[TrainingJob]:
+    ) -> builtins.list[TrainingJob]:
         """Reconcile one job or every active one: costs, budget and runtime limits, lost pods, cancels, pods
         left running after their job ended, and configured regression gates. Meant for a service-side loop."""
         return self._run(self._plan_sync(job_id, backend, run_gates))
@@ -476,22 +501,14 @@ class Jobs(SyncAPIResource, _JobPlans):
         """A cost range before launch (live price when a RunPod backend is given, else the list price)."""
         return self._run(self._plan_estimate(dataset_id, base_model, preset, gpu_type, hyperparameters, backend))
 
-    def reap(self, *, backend: PodBackend, dry_run: bool = False) -> list[Any]:
+    def reap(self, *, backend: PodBackend, dry_run: bool = False) -> builtins.list[Any]:
         """Terminate stray pods: ``lp-`` pods whose job is gone, ended, superseded by a newer attempt, or
         silent past the heartbeat timeout. Returns the pods condemned (not terminated with ``dry_run``)."""
         return self._run(self._plan_reap(backend, dry_run))
 
     def logs(self, job_id: str, *, backend: PodBackend | None = None, tail: int = 200) -> str:
         """The pod's output when the backend keeps it (LocalBackend), else the pod's messages from the events."""
-        job = self.retrieve(job_id)
-        reader = getattr(backend, "logs", None)
-        if reader is not None and job.pod_id:
-            from ._job_control import handle_for
-
-            handle = handle_for(job, backend)  # type: ignore[arg-type]
-            if handle is not None:
-                return str(reader(handle, tail=tail))
-        return "\n".join(f"{e.created_at:%H:%M:%S} {e.level:7} {e.message}" for e in self.events(job_id)[-tail:])
+        return self._run(self._plan_logs(job_id, backend, tail))
 
 
 __all__ = ["Jobs", "estimate_cost"]

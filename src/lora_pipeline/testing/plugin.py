@@ -43,12 +43,11 @@ def local_supabase() -> Iterator[LocalSupabase]:
 
 
 @pytest.fixture(autouse=True)
-def _lora_pipeline_isolation(request: pytest.FixtureRequest) -> Iterator[None]:
+def _lora_pipeline_isolation(request: pytest.FixtureRequest) -> None:
     # Reset BEFORE the test: a test that uses the stack starts clean whatever ran earlier (also suites that
     # reach the stack indirectly through their own session fixtures).
     if not os.environ.get("LORA_PIPELINE_TEST_NO_RESET") and _STACK_FIXTURES & set(request.fixturenames):
         request.getfixturevalue("local_supabase").reset()
-    yield
 
 
 @pytest.fixture

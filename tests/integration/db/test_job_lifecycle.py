@@ -109,3 +109,12 @@ def test_budget_stop_notification(conn: psycopg.Connection[Any], job: str) -> No
     move(conn, job, "failed", "budget_exceeded")
     kind, title = conn.execute("select kind, title from public.notifications where job_id = %s", (job,)).fetchone()
     assert kind == "budget_stop" and "budget exceeded" in title
+
+
+def test_an_ended_job_keeps_its_outcome(conn: psycopg.Connection[Any], job: str) -> None:
+    move(conn, job, "failed", "container_error")
+    with pytest.raises(psycopg.Error, match="already ended"):
+        move(conn, job, "failed", "budget_exceeded")
+    assert conn.execute("select status_reason from public.training_jobs where id = %s", (job,)).fetchone() == (
+        "container_error",
+    )

@@ -137,9 +137,7 @@ def test_defaults_match_the_sql_column_defaults() -> None:
 def test_bound_fills_in_the_delta_and_ratio_defaults() -> None:
     delta = Condition(metric="loss", kind="delta", direction="lower_is_better", source="champion")
     ratio = Condition(metric="loss", kind="ratio", direction="lower_is_better", source="champion")
-    explicit = Condition(
-        metric="loss", kind="ratio", direction="lower_is_better", threshold=1.05, source="champion"
-    )
+    explicit = Condition(metric="loss", kind="ratio", direction="lower_is_better", threshold=1.05, source="champion")
     assert delta.bound == 0.0
     assert ratio.bound == 1.0
     assert explicit.bound == 1.05

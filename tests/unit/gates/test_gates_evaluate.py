@@ -58,9 +58,7 @@ def judge(
         ("max", 0.85, Status.FAIL, "eval_loss 0.85 > max 0.8"),
     ],
 )
-def test_min_and_max_compare_with_the_threshold(
-    kind: str, actual: float, status: Status, message: str
-) -> None:
+def test_min_and_max_compare_with_the_threshold(kind: str, actual: float, status: Status, message: str) -> None:
     result, _ = judge(cond(kind, threshold=0.8), actual)
     assert result.status is status
     assert result.message == message
@@ -343,9 +341,7 @@ def test_decision_is_the_strictest_effect(severities: list[str], strict: bool, d
 
 
 def test_all_passing_is_pass() -> None:
-    report = evaluate(
-        [cond("max", threshold=9.0), cond("delta", threshold=1.0)], {"eval_loss": 2.0}, {1: 1.5}
-    )
+    report = evaluate([cond("max", threshold=9.0), cond("delta", threshold=1.0)], {"eval_loss": 2.0}, {1: 1.5})
     assert report.decision is Decision.PASS
     assert {r.effect for r in report.results} == {Decision.PASS}
 
@@ -399,9 +395,7 @@ def test_baselines_keyed_by_condition_id_or_position() -> None:
 
 
 def test_pinned_condition_without_an_entry_uses_its_own_value() -> None:
-    report = evaluate(
-        [cond("delta", source="pinned", baseline_value=1.8, threshold=0.05)], {"eval_loss": 1.92}
-    )
+    report = evaluate([cond("delta", source="pinned", baseline_value=1.8, threshold=0.05)], {"eval_loss": 1.92})
     result = report.results[0]
     assert result.baseline == 1.8
     assert result.baseline_source is BaselineSource.PINNED
@@ -445,9 +439,7 @@ def test_no_conditions_pass() -> None:
 
 def test_result_copies_the_condition_definition() -> None:
     condition = cond("ratio", threshold=1.1, aggregation="min", severity="warning", on_missing="warn")
-    result, _ = judge(
-        condition, 1.0, ResolvedBaseline(value=1.0, source="job", job_id="j", eval_dataset_sha256=SHA_A)
-    )
+    result, _ = judge(condition, 1.0, ResolvedBaseline(value=1.0, source="job", job_id="j", eval_dataset_sha256=SHA_A))
     assert (result.metric, result.kind.value, result.direction and result.direction.value) == (
         "eval_loss",
         "ratio",

@@ -27,9 +27,7 @@ digests = st.sampled_from([None, "a" * 64, "b" * 64])
 
 
 def relative(direction: str, kind: str, threshold: float | None = None, **fields: Any) -> Condition:
-    return Condition(
-        metric="m", kind=kind, direction=direction, threshold=threshold, source="champion", **fields
-    )
+    return Condition(metric="m", kind=kind, direction=direction, threshold=threshold, source="champion", **fields)
 
 
 def single(condition: Condition, actual: float, baseline: float, strict: bool = False) -> GateReport:
@@ -40,9 +38,7 @@ def single(condition: Condition, actual: float, baseline: float, strict: bool = 
 
 
 @given(value=finite, tolerance=st.none() | finite.filter(lambda t: t >= 0), direction=directions)
-def test_candidate_equal_to_baseline_passes_every_delta(
-    value: float, tolerance: float | None, direction: str
-) -> None:
+def test_candidate_equal_to_baseline_passes_every_delta(value: float, tolerance: float | None, direction: str) -> None:
     result = single(relative(direction, "delta", tolerance), value, value).results[0]
     assert result.status is ConditionStatus.PASS
     assert result.delta == 0.0
@@ -66,9 +62,7 @@ def test_candidate_equal_to_baseline_passes_every_no_worse_ratio(value: float, d
 
 
 @given(baseline=moderate, tolerance=st.floats(min_value=0, max_value=1e3), candidate=moderate)
-def test_flipping_direction_flips_a_delta_beyond_tolerance(
-    baseline: float, tolerance: float, candidate: float
-) -> None:
+def test_flipping_direction_flips_a_delta_beyond_tolerance(baseline: float, tolerance: float, candidate: float) -> None:
     change = candidate - baseline
     assume(abs(change) > tolerance)
     for limit in (baseline + tolerance, baseline - tolerance):
@@ -85,9 +79,7 @@ def test_flipping_direction_flips_a_delta_beyond_tolerance(
     bound=st.floats(min_value=0, max_value=5),
     candidate=moderate,
 )
-def test_flipping_direction_flips_a_ratio_away_from_its_bound(
-    baseline: float, bound: float, candidate: float
-) -> None:
+def test_flipping_direction_flips_a_ratio_away_from_its_bound(baseline: float, bound: float, candidate: float) -> None:
     lower = single(relative("lower_is_better", "ratio", bound), candidate, baseline).results[0]
     higher = single(relative("higher_is_better", "ratio", bound), candidate, baseline).results[0]
     assert lower.ratio is not None
@@ -122,9 +114,7 @@ def gates(draw: st.DrawFn) -> tuple[list[Condition], dict[str, Any], dict[int, A
         conditions.append(Condition(threshold=bound, source="champion", **common))
         value = draw(st.none() | st.just(0.0) | any_float)
         if draw(st.booleans()):
-            baselines[position] = ResolvedBaseline(
-                value=value, source="champion", eval_dataset_sha256=draw(digests)
-            )
+            baselines[position] = ResolvedBaseline(value=value, source="champion", eval_dataset_sha256=draw(digests))
     metrics = {name: value for name in ("m1", "m2") if (value := draw(st.none() | any_float)) is not None}
     return conditions, metrics, baselines, draw(digests)
 
@@ -185,9 +175,7 @@ def test_evaluate_never_raises_and_never_passes_a_non_finite_value(
         metric="m", kind=kind, direction=direction, threshold=threshold, severity=severity, source="champion"
     )
     baseline_entry = ResolvedBaseline(value=baseline, source="champion", eval_dataset_sha256=digests_[0])
-    report = evaluate(
-        [condition], {"m": actual}, {0: baseline_entry}, strict=strict, candidate_eval_sha256=digests_[1]
-    )
+    report = evaluate([condition], {"m": actual}, {0: baseline_entry}, strict=strict, candidate_eval_sha256=digests_[1])
     (result,) = report.results
     json.loads(report.to_json())  # always strict JSON, whatever the numbers
     if not math.isfinite(actual) or (kind in ("delta", "ratio") and not math.isfinite(baseline)):

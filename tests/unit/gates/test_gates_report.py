@@ -124,10 +124,7 @@ def test_from_error_records_the_error_and_fails_open() -> None:
     report = GateReport.from_error(RuntimeError("baseline lookup timed out"), strict=True)
     assert report.decision is Decision.WARN
     assert report.error == "RuntimeError: baseline lookup timed out"
-    assert (
-        report.summary
-        == "warn: the gate could not run (RuntimeError: baseline lookup timed out); failing open"
-    )
+    assert report.summary == "warn: the gate could not run (RuntimeError: baseline lookup timed out); failing open"
     assert report.to_row()["summary"]["error"] == "RuntimeError: baseline lookup timed out"
     assert report.raise_if_blocked() is report
     assert GateReport.from_row(report.to_row()).error == report.error

@@ -56,6 +56,17 @@ def test_failover_crosses_gpu_types_when_the_spec_names_none(fake: FakeRunPod, m
     assert [c.input["gpuTypeId"] for c in fake.calls_to(CREATE)] == ["NVIDIA A40", "NVIDIA L40S"]  # type: ignore[index]
 
 
+def test_a_named_gpu_goes_first_and_fails_over_only_to_gpus_with_as_much_memory(
+    fake: FakeRunPod, make_backend: Make
+) -> None:
+    fake.script(CREATE, ["capacity_error"])
+    offers = (RunPodOffer(gpu_type="RTX_4090"), L40S, RunPodOffer(gpu_type="A100_80GB"), SECURE_A40)
+    handle = make_backend(*offers).launch(spec(gpu_type="L40S"))
+    tried = [c.input["gpuTypeId"] for c in fake.calls_to(CREATE)]  # type: ignore[index]
+    assert tried[:2] == ["NVIDIA L40S", "NVIDIA A100 80GB PCIe"] and "NVIDIA GeForce RTX 4090" not in tried
+    assert handle.gpu_type == "A100_80GB"
+
+
 def test_exhausting_every_offer_raises_capacity_error(
     fake: FakeRunPod, make_backend: Make, sleeps: list[float]
 ) -> None:

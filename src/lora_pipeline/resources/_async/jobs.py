@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import math
 import secrets
@@ -19,7 +20,7 @@ from ...gpus import DEFAULT_GPU, check_fit, estimate_memory_gb, get_gpu, model_s
 from ...presets import resolve_hyperparameters
 from ...types.jobs import ACTIVE_STATUSES, CostEstimate, JobCredentials, JobEvent, JobStatus, TrainingJob
 from .._common import one, require_id, rows, table
-from .._job_control import account_cost, event, fail, fetch_job, move, open_cost_record, reconcile, utcnow
+from .._job_control import account_cost, event, fail, fetch_job, handle_for, move, open_cost_record, reconcile, utcnow
 from .._job_progress import JobProgress, ProgressOption
 from ..jobs import (
     _GATE_KEYS,
@@ -84,7 +85,7 @@ class AsyncJobs(AsyncAPIResource, _JobPlans):
         """Jobs visible to this client, newest first."""
         return await self._run(self._plan_list(status, dataset_id, limit))
 
-    async def events(self, job_id: str, *, after_id: int | None = None) -> list[JobEvent]:
+    async def events(self, job_id: str, *, after_id: int | None = None) -> builtins.list[JobEvent]:
         """The job's timeline (status changes, deploy steps, pod messages), oldest first."""
         return await self._run(self._plan_events(job_id, after_id))
 
@@ -114,7 +115,7 @@ class AsyncJobs(AsyncAPIResource, _JobPlans):
 
     async def sync(
         self, job_id: str | None = None, *, backend: PodBackend | None = None, run_gates: bool = True
-    ) -> list[TrainingJob]:
+    ) -> builtins.list[TrainingJob]:
         """Reconcile one job or every active one: costs, budget and runtime limits, lost pods, cancels, pods
         left running after their job ended, and configured regression gates. Meant for a service-side loop."""
         return await self._run(self._plan_sync(job_id, backend, run_gates))
@@ -148,22 +149,14 @@ class AsyncJobs(AsyncAPIResource, _JobPlans):
         """A cost range before launch (live price when a RunPod backend is given, else the list price)."""
         return await self._run(self._plan_estimate(dataset_id, base_model, preset, gpu_type, hyperparameters, backend))
 
-    async def reap(self, *, backend: PodBackend, dry_run: bool = False) -> list[Any]:
+    async def reap(self, *, backend: PodBackend, dry_run: bool = False) -> builtins.list[Any]:
         """Terminate stray pods: ``lp-`` pods whose job is gone, ended, superseded by a newer attempt, or
         silent past the heartbeat timeout. Returns the pods condemned (not terminated with ``dry_run``)."""
         return await self._run(self._plan_reap(backend, dry_run))
 
-    def logs(self, job_id: str, *, backend: PodBackend | None = None, tail: int = 200) -> str:
+    async def logs(self, job_id: str, *, backend: PodBackend | None = None, tail: int = 200) -> str:
         """The pod's output when the backend keeps it (LocalBackend), else the pod's messages from the events."""
-        job = self.retrieve(job_id)
-        reader = getattr(backend, "logs", None)
-        if reader is not None and job.pod_id:
-            from ._job_control import handle_for
-
-            handle = handle_for(job, backend)
-            if handle is not None:
-                return str(reader(handle, tail=tail))
-        return "\n".join(f"{e.created_at:%H:%M:%S} {e.level:7} {e.message}" for e in self.events(job_id)[-tail:])
+        return await self._run(self._plan_logs(job_id, backend, tail))
 
 
 __all__ = ["AsyncJobs"]

@@ -1,0 +1,7 @@
+"""``python -m lora_pipeline.pod run [--trainer lora|selftest]``."""
+
+import sys
+
+from .runtime import main
+
+sys.exit(main())
