@@ -55,9 +55,9 @@ def rich_renderables(report: GateReport) -> Iterator[RenderableType]:
             table.add_column(
                 column,
                 overflow="fold",
-                no_wrap=not wide,
+                no_wrap=column not in ("condition", "message"),  # these two give way on a narrow terminal
                 ratio=1 if wide else None,
-                min_width=30 if wide else None,
+                min_width=24 if wide else None,
             )
         for result in report.results:
             style = _RECORDED_STYLE if result.recorded_only else _RICH_STYLE[result.effect]

@@ -39,7 +39,9 @@ from ..pod.reporter import MetricsReporter
 
 log = get_logger("integrations.transformers")
 
-_SUMMARY_KEYS = frozenset({"train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos"})
+# Keys only the end-of-training summary has. Not ``train_runtime``: with ``include_num_input_tokens_seen``
+# recent Transformers add it (and ``train_tokens_per_second``) to every step's log.
+_SUMMARY_KEYS = frozenset({"train_samples_per_second", "train_steps_per_second", "total_flos"})
 _TRAIN_COLUMNS = {"loss": "train_loss", "learning_rate": "learning_rate", "grad_norm": "grad_norm"}
 _GIB = float(1 << 30)
 

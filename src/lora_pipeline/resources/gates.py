@@ -31,6 +31,15 @@ class _GatePlans:
     ) -> Plan[GateReport]:
         return (yield from validate_job(job_id, model_name, version, strict, fail_open))
 
+    def _plan_report(self, job_id: str) -> Plan[GateReport | None]:
+        job_id = require_id(job_id, "job_id")
+
+        def build(t: Any) -> Any:
+            return t.select("*").eq("job_id", job_id).order("created_at", desc=True).limit(1)
+
+        found = rows((yield table("validation_results", build)))
+        return GateReport.from_row(found[0]) if found else None
+
 
 def validate_job(job_id: str, model_name: str, version: str | None, strict: bool, fail_open: bool) -> Plan[GateReport]:
     """The gate as a plan, shared by ``lp.gates.validate`` and the jobs resource's completion hook."""
@@ -171,6 +180,10 @@ class Gates(SyncAPIResource, _GatePlans):
             APIError: reading metrics or baselines failed (recorded as a warning instead with ``fail_open``).
         """
         return self._run(self._plan_validate(job_id, model_name, version, strict, fail_open))
+
+    def report(self, job_id: str) -> GateReport | None:
+        """The latest recorded gate result of a job (e.g. the one run on completion), or ``None``."""
+        return self._run(self._plan_report(job_id))
 
 
 __all__ = ["Gates"]

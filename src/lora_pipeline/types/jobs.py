@@ -191,11 +191,20 @@ class CostEstimate(Model):
     memory_gb: float | None = None
 
     def __str__(self) -> str:
-        hours = f"{self.seconds_low / 3600:.1f}-{self.seconds_high / 3600:.1f} h"
+        duration = f"{_duration(self.seconds_low)}-{_duration(self.seconds_high)}"
         return (
-            f"{self.steps} steps on {self.gpu_type}: {hours} at ${self.hourly_rate:.2f}/h ({self.price_source}) "
+            f"{self.steps} steps on {self.gpu_type}: {duration} at ${self.hourly_rate:.2f}/h ({self.price_source}) "
             f"= ${self.usd_low:.2f}-${self.usd_high:.2f}"
         )
+
+
+def _duration(seconds: float) -> str:
+    """``40 s``, ``12 min``, ``3.5 h``: a range's ends in the unit a person would use."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 __all__ = ["ACTIVE_STATUSES", "CostEstimate", "FailureReason", "JobCredentials", "JobEvent", "JobStatus", "TrainingJob"]

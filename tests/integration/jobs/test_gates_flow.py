@@ -57,6 +57,8 @@ def test_first_job_becomes_champion_and_a_worse_second_job_is_blocked(
     assert first.status is JobStatus.SUCCEEDED
     second = run(lp, dataset, local_backend, hyperparameters={"max_steps": 3})
     assert (second.status, second.status_reason) == (JobStatus.FAILED, "gate_failed")
+    recorded = lp.gates.report(second.id)
+    assert recorded is not None and recorded.decision is Decision.BLOCK and len(recorded.results) == 2
 
     with psycopg.connect(local_supabase.db_url) as conn:
         results = conn.execute(

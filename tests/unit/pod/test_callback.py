@@ -44,6 +44,15 @@ def test_trainer_logs_map_to_columns_and_extra() -> None:
     assert extra == {"eval_runtime": 1.5, "eval_accuracy": 0.7}
 
 
+def test_step_logs_of_recent_transformers_with_runtime_and_tokens_are_still_step_logs() -> None:
+    # With include_num_input_tokens_seen, Transformers 4.5x+ adds train_runtime and train_tokens_per_second to
+    # every step's log; these must not be mistaken for the end-of-training summary.
+    logs = {"loss": 6.5, "grad_norm": 0.5, "learning_rate": 1e-3, "epoch": 0.2, "num_input_tokens_seen": 779.0}
+    columns, extra = map_logs({**logs, "train_runtime": 0.16, "train_tokens_per_second": 4760.6})
+    assert columns == {"train_loss": 6.5, "grad_norm": 0.5, "learning_rate": 1e-3, "tokens_per_second": 4760.6}
+    assert extra == {"num_input_tokens_seen": 779.0, "train_runtime": 0.16}
+
+
 def test_the_end_of_training_summary_never_overwrites_the_last_loss() -> None:
     columns, extra = map_logs(
         {"train_runtime": 12.0, "train_loss": 1.9, "train_tokens_per_second": 900.0, "total_flos": 1e12, "epoch": 2.0}

@@ -44,5 +44,9 @@ class AsyncGates(AsyncAPIResource, _GatePlans):
         """
         return await self._run(self._plan_validate(job_id, model_name, version, strict, fail_open))
 
+    async def report(self, job_id: str) -> GateReport | None:
+        """The latest recorded gate result of a job (e.g. the one run on completion), or ``None``."""
+        return await self._run(self._plan_report(job_id))
+
 
 __all__ = ["AsyncGates"]
