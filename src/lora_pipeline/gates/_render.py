@@ -22,6 +22,7 @@ _RICH_STYLE = {Decision.BLOCK: "bold red", Decision.WARN: "yellow", Decision.PAS
 _HTML_COLOUR = {Decision.BLOCK: "#c0392b", Decision.WARN: "#b9770e", Decision.PASS: "#1e8449"}
 _RECORDED_STYLE, _RECORDED_COLOUR = "dim", "#7f8c8d"
 _COLUMNS = ("condition", "status", "effect", "actual", "baseline", "delta", "ratio", "message")
+_ALWAYS = frozenset({"condition", "status", "effect", "message"})
 
 
 def cells(result: ConditionResult) -> tuple[str, ...]:
@@ -49,20 +50,21 @@ def rich_renderables(report: GateReport) -> Iterator[RenderableType]:
     from rich.text import Text
 
     if report.results:
+        rows = [cells(result) for result in report.results]
+        # Columns empty in every row (no baseline, delta or ratio anywhere) are left out to save width.
+        shown = [i for i, name in enumerate(_COLUMNS) if name in _ALWAYS or any(row[i] for row in rows)]
         table = Table(title="regression gate", title_justify="left", show_lines=False)
-        for column in _COLUMNS:
-            wide = column == "message"
+        for i in shown:
             table.add_column(
-                column,
+                _COLUMNS[i],
                 overflow="fold",
-                no_wrap=column not in ("condition", "message"),  # these two give way on a narrow terminal
-                ratio=1 if wide else None,
-                min_width=24 if wide else None,
+                no_wrap=_COLUMNS[i] not in ("condition", "message"),  # these two give way on a narrow terminal
+                min_width=24 if _COLUMNS[i] == "message" else None,
             )
-        for result in report.results:
+        for result, row in zip(report.results, rows, strict=True):
             style = _RECORDED_STYLE if result.recorded_only else _RICH_STYLE[result.effect]
             # Text, not str: a metric or message with "[...]" must not be read as rich markup.
-            table.add_row(*(Text(cell) for cell in cells(result)), style=style)
+            table.add_row(*(Text(row[i]) for i in shown), style=style)
         yield table
     yield Text(report.summary, style=_RICH_STYLE[report.decision])
 
