@@ -12,24 +12,26 @@ tracemalloc, and its size at its default limit is measured too: the most it can 
     python -m bench.dataset_validation --quick         # 20 MB
     python -m bench.dataset_validation --sizes 100,500
 
-Writes ``bench/results/dataset_validation.json``.
+Targets: >= 50 MB per CPU second, peak RSS < 150 MB at every size.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
 import random
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results" / "dataset_validation.json"
+from ._report import REPO_ROOT, Figure, Result
+from ._suite import run_standalone, standalone
+
+NAME = "dataset_validation"
 TARGET_MB_PER_S = 50.0
 TARGET_PEAK_RSS_MB = 150.0
 _VOCABULARY = (
@@ -120,7 +122,7 @@ def _child_dedup_memory(entries: int) -> dict[str, Any]:
         rng = random.Random(1)
         return ((rng.getrandbits(64) | 1, line) for line in range(1, entries + 1))
 
-    builders = {
+    builders: dict[str, Callable[[], Any]] = {
         "set_int": lambda: {key for key, _ in keys()},
         "dict_int_int": lambda: dict(keys()),
         "seen_hashes": lambda: _fill_table(SeenHashes(), keys()),
@@ -153,11 +155,11 @@ def _fill_table(table: Any, pairs: Any) -> Any:
 
 def _run_child(mode: str, arg: str) -> dict[str, Any]:
     env = dict(os.environ)
-    src = str(Path(__file__).resolve().parent.parent / "src")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", mode, arg]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
-    return json.loads(done.stdout)
+    src = str(REPO_ROOT / "src")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), src, env.get("PYTHONPATH")) if p)
+    command = [sys.executable, "-m", "bench.dataset_validation", "--child", mode, arg]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=True, cwd=REPO_ROOT)
+    return dict(json.loads(done.stdout))
 
 
 def _child_main(mode: str, arg: str) -> None:
@@ -198,70 +200,81 @@ def measure_size(directory: Path, size_mb: int) -> dict[str, Any]:
     }
 
 
-def _print_table(figures: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def measure(sizes: list[int], dedup_entries: int, *, dedup_limit: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="lora-bench-") as directory:
+        runs = [measure_size(Path(directory), size) for size in sizes]
+    return {
+        "runs": runs,
+        "dedup_memory": _run_child("dedup", str(dedup_entries)),
+        "dedup_table_at_limit": _run_child("dedup_limit", "-") if dedup_limit else None,
+    }
 
-    table = Table(title="dataset validation on one pinned core: MB per wall second, and per CPU second")
-    columns = ("size", "lines", "seconds", "MB/s", "MB/s CPU", "peak RSS MB", "json.loads only, MB/s CPU", "ratio")
-    for column in columns:
-        table.add_column(column, justify="right")
-    for run in figures["runs"]:
-        table.add_row(
-            f"{run['size_mb']:,} MB",
-            f"{run['lines']:,}",
-            f"{run['seconds']:.2f}",
-            f"{run['mb_per_s']:.1f}",
-            f"{run['mb_per_cpu_s']:.1f}",
-            f"{run['peak_rss_mb']:.1f}",
-            f"{run['baseline_mb_per_cpu_s']:.1f}",
-            f"{run['ratio_to_baseline_cpu']:.2f}",
+
+def run(*, quick: bool = False, sizes: list[int] | None = None) -> Result:
+    measured = measure(
+        sizes or ([20] if quick else [100, 1000]), 100_000 if quick else 1_000_000, dedup_limit=not quick
+    )
+    figures = []
+    for size in measured["runs"]:
+        label = f"{size['size_mb']:,} MB" if size["size_mb"] < 1000 else f"{size['size_mb'] / 1000:g} GB"
+        figures.append(
+            Figure(
+                f"validate {label} chat JSONL, one core: MB per CPU second",
+                size["mb_per_cpu_s"],
+                "MB/s",
+                size["baseline_mb_per_cpu_s"],
+                "json.loads of each line only",
+                target=f">= {TARGET_MB_PER_S:g} MB/s",
+                passed=size["mb_per_cpu_s"] >= TARGET_MB_PER_S,
+            )
         )
-    console = Console()
-    console.print(table)
-    dedup = figures["dedup_memory"]
-    console.print(f"duplicate table, bytes per entry at {dedup['entries']:,} entries: {dedup['bytes_per_entry']}")
-    limit = figures["dedup_table_at_limit"]
-    console.print(
-        f"duplicate table at its limit ({limit['entries']:,} examples): {limit['table_mb']} MiB, "
-        f"peak RSS of a process holding it {limit['peak_rss_mb']} MB"
+        figures.append(
+            Figure(
+                f"validate {label}: peak RSS of the process",
+                size["peak_rss_mb"],
+                "MB",
+                size["baseline_peak_rss_mb"],
+                "json.loads only",
+                target=f"< {TARGET_PEAK_RSS_MB:g} MB",
+                passed=size["peak_rss_mb"] < TARGET_PEAK_RSS_MB,
+            )
+        )
+    runs = measured["runs"]
+    if len(runs) > 1:
+        first, last = runs[0], runs[-1]
+        figures.append(
+            Figure(
+                f"peak RSS at {last['size_mb']:,} MB over peak RSS at {first['size_mb']:,} MB (flat memory)",
+                last["peak_rss_mb"],
+                "MB",
+                first["peak_rss_mb"],
+                f"{first['size_mb']:,} MB run",
+            )
+        )
+    dedup = measured["dedup_memory"]["bytes_per_entry"]
+    figures.append(
+        Figure(
+            f"duplicate table: bytes per entry ({measured['dedup_memory']['entries']:,} entries)",
+            dedup["seen_hashes"],
+            "B",
+            dedup["set_int"],
+            "set[int]",
+        )
     )
-    loads = [run["load_average_1min"] for run in figures["runs"]]
-    console.print(
-        f"targets: >= {TARGET_MB_PER_S} MB per CPU second, peak RSS < {TARGET_PEAK_RSS_MB} MB -> "
-        f"{figures['passed']} (1-minute load average as each run ended: {loads})"
-    )
+    return Result(figures, measured)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run the benchmark, print a table, write the JSON results, and return the figures."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="100,1000", help="file sizes in MB, comma-separated")
-    parser.add_argument("--quick", action="store_true", help="one 20 MB file")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON results")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.child:
-        _child_main(*args.child)
+    if argv is None and sys.argv[1:2] == ["--child"]:
+        _child_main(sys.argv[2], sys.argv[3])
         return {}
-    sizes = [20] if args.quick else [int(size) for size in args.sizes.split(",")]
-    with tempfile.TemporaryDirectory(prefix="lora-bench-") as directory:
-        runs = [measure_size(Path(directory), size) for size in sizes]
-    figures: dict[str, Any] = {
-        "benchmark": "dataset_validation",
-        "python": platform.python_version(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, pinned to one",
-        "runs": runs,
-        "dedup_memory": _run_child("dedup", "1000000"),
-        "dedup_table_at_limit": _run_child("dedup_limit", "-"),
-        "passed": all(
-            run["mb_per_cpu_s"] >= TARGET_MB_PER_S and run["peak_rss_mb"] < TARGET_PEAK_RSS_MB for run in runs
-        ),
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(figures, indent=2) + "\n")
-    _print_table(figures)
-    return figures
+
+    def arguments(parser: Any) -> None:
+        parser.add_argument("--sizes", help="file sizes in MB, comma-separated (default 100,1000)")
+
+    args = standalone(NAME, argv, arguments)
+    sizes = [int(size) for size in args.sizes.split(",")] if args.sizes else None
+    return run_standalone(NAME, lambda: run(quick=args.quick, sizes=sizes), args)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ Starts an embedded stack, then drives the gateway app in process (``httpx.ASGITr
   - the bare ``SELECT id FROM <table> LIMIT 1`` on one open psycopg connection, and
   - the same work as the gateway does it in SQL: a pooled connection, ``BEGIN READ ONLY``, the ``set_config``
     of role/claims/request settings, PostgREST's CTE-wrapped statement, ``COMMIT``;
+- the same read over real HTTP to the stack's gateway process (uvicorn, keep-alive), against the bare select;
 - the pod's metrics ingest ``POST /rest/v1/rpc/ingest_metrics`` with 1000 points, against
   ``select public.ingest_metrics(...)`` with the same JSON in a transaction.
 
@@ -16,7 +17,6 @@ Starts an embedded stack, then drives the gateway app in process (``httpx.ASGITr
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import json
@@ -33,6 +33,10 @@ from lora_pipeline.local_supabase import LocalSupabase
 from lora_pipeline.local_supabase.db import Database, RequestIdentity
 from lora_pipeline.local_supabase.gateway import create_app
 
+from ._report import Figure, Result
+from ._suite import run_standalone, standalone
+
+NAME = "gateway_overhead"
 TABLE = "bench_gateway_items"
 _READ_SQL = (
     f'WITH pgrst_source AS (SELECT "public"."{TABLE}"."id" FROM "public"."{TABLE}" LIMIT %s OFFSET %s) '
@@ -106,10 +110,15 @@ async def _measure(stack: LocalSupabase, job: str, token: str, reads: int, inges
             httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://gateway", headers=headers
             ) as client,
+            httpx.AsyncClient(base_url=stack.url, headers=headers) as http,
         ):
 
             async def gateway_read() -> None:
                 response = await client.get(f"/rest/v1/{TABLE}", params={"select": "id", "limit": "1"})
+                assert response.status_code == 200, response.text
+
+            async def http_read() -> None:
+                response = await http.get(f"/rest/v1/{TABLE}", params={"select": "id", "limit": "1"})
                 assert response.status_code == 200, response.text
 
             async def bare_select() -> None:
@@ -132,6 +141,7 @@ async def _measure(stack: LocalSupabase, job: str, token: str, reads: int, inges
             samples = await _interleaved(
                 {
                     "gateway_read": gateway_read,
+                    "http_read": http_read,
                     "direct_bare_select": bare_select,
                     "direct_postgrest_transaction": same_transaction,
                 },
@@ -155,28 +165,49 @@ def _points() -> list[dict[str, Any]]:
     ]
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run the benchmark; print and return the figures (milliseconds)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reads", type=int, default=400)
-    parser.add_argument("--ingests", type=int, default=30)
-    args = parser.parse_args(argv)
+def measure(reads: int, ingests: int) -> dict[str, Any]:
     with LocalSupabase.start() as stack:
         job, token = _prepare(stack)
-        samples = asyncio.run(_measure(stack, job, token, args.reads, args.ingests))
+        samples = asyncio.run(_measure(stack, job, token, reads, ingests))
     figures: dict[str, Any] = {name: _summary(values) for name, values in samples.items()}
-    figures["read_overhead_vs_bare_select_ms"] = round(
-        figures["gateway_read"]["median_ms"] - figures["direct_bare_select"]["median_ms"], 3
-    )
-    figures["read_overhead_vs_same_transaction_ms"] = round(
-        figures["gateway_read"]["median_ms"] - figures["direct_postgrest_transaction"]["median_ms"], 3
-    )
-    figures["ingest_overhead_ms"] = round(
-        figures["gateway_ingest_1000_points"]["median_ms"] - figures["direct_ingest_1000_points"]["median_ms"], 3
-    )
-    figures["samples"] = {"reads": args.reads, "ingests": args.ingests}
-    print(json.dumps(figures, indent=2))
+    figures["samples"] = {"reads": reads, "ingests": ingests}
     return figures
+
+
+def run(*, quick: bool = False, reads: int | None = None, ingests: int | None = None) -> Result:
+    measured = measure(reads or (100 if quick else 400), ingests or (10 if quick else 30))
+    median = {name: value["median_ms"] for name, value in measured.items() if name != "samples"}
+    bare, same_sql = median["direct_bare_select"], median["direct_postgrest_transaction"]
+    figures = [
+        Figure("GET /rest/v1 one row as anon, in process (ASGI)", median["gateway_read"], "ms", bare, "bare SELECT"),
+        Figure(
+            "GET /rest/v1 one row as anon, in process (ASGI)",
+            median["gateway_read"],
+            "ms",
+            same_sql,
+            "its SQL: pool, role, claims, CTE",
+        ),
+        Figure(
+            "GET /rest/v1 one row as anon, over HTTP (gateway process)", median["http_read"], "ms", bare, "bare SELECT"
+        ),
+        Figure(
+            "POST rpc/ingest_metrics 1,000 points, in process (ASGI)",
+            median["gateway_ingest_1000_points"],
+            "ms",
+            median["direct_ingest_1000_points"],
+            "same call in SQL",
+        ),
+    ]
+    return Result(figures, measured)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    def arguments(parser: Any) -> None:
+        parser.add_argument("--reads", type=int, help="reads timed per variant (default 400)")
+        parser.add_argument("--ingests", type=int, help="1,000-point ingests timed per variant (default 30)")
+
+    args = standalone(NAME, argv, arguments)
+    return run_standalone(NAME, lambda: run(quick=args.quick, reads=args.reads, ingests=args.ingests), args)
 
 
 if __name__ == "__main__":

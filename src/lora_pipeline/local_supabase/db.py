@@ -51,7 +51,15 @@ class PgFailure:
         diag = error.diag
         text = str(error).strip()
         message = diag.message_primary or (text.splitlines()[0] if text else "") or "database error"
-        return cls(diag.sqlstate or "XX000", message, diag.message_detail, diag.message_hint)
+        return cls(diag.sqlstate or _client_side_sqlstate(error), message, diag.message_detail, diag.message_hint)
+
+
+def _client_side_sqlstate(error: psycopg.Error) -> str:
+    """psycopg refuses some input before it reaches Postgres (a NUL byte in a text parameter): report the class
+    22 error Postgres itself would have raised for it, so callers answer 400 rather than a server error."""
+    if isinstance(error, psycopg.DataError):
+        return "22021" if "NUL" in str(error) else "22000"
+    return "XX000"
 
 
 class Database:

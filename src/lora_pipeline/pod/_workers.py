@@ -70,6 +70,8 @@ class SpoolWriter:
         self.spooled = 0
         self.dropped_points = 0
         self.unspooled: deque[tuple[list[str], int, tuple[int, int]]] = deque()
+        self.in_hand = 0
+        """Rows taken from the buffer and being encoded: neither in the buffer nor in ``unspooled`` yet."""
         """Records not yet on disk: (points, log() calls, step range)."""
         self._batch_size, self._max_bytes, self._max_buffer = batch_size, max_bytes, max_buffer
         self._interval = interval
@@ -78,7 +80,7 @@ class SpoolWriter:
         self.thread = threading.Thread(target=self._run, name="lora-metrics-spool", daemon=True)
 
     def waiting_points(self) -> int:
-        return len(self.buffer) + sum(len(chunk) for chunk, _, _ in self.unspooled)
+        return len(self.buffer) + self.in_hand + sum(len(chunk) for chunk, _, _ in self.unspooled)
 
     def _run(self) -> None:
         while True:
@@ -96,6 +98,14 @@ class SpoolWriter:
         rows: list[Row] = []
         while self.buffer:
             rows.append(self.buffer.popleft())
+            self.in_hand += 1
+        try:
+            self._encode(rows)
+        finally:
+            self.in_hand = 0
+        self._append_unspooled()
+
+    def _encode(self, rows: list[Row]) -> None:
         if rows:
             merged = merge_rows(rows)
             encoded = [encode_row(row) for row in merged]
@@ -105,7 +115,6 @@ class SpoolWriter:
                 steps = [row["step"] for row in merged[first : first + len(chunk)]]
                 first += len(chunk)
                 self.unspooled.append((chunk, len(rows) if index == len(chunks) - 1 else 0, (min(steps), max(steps))))
-        self._append_unspooled()
 
     def _append_unspooled(self) -> None:
         wrote = 0

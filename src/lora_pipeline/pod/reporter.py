@@ -254,8 +254,10 @@ class MetricsReporter:
         return self.stats()
 
     def _settled(self) -> bool:
-        if self._buffer or self._writer.unspooled:
-            return self._writer.thread.is_alive() is False
+        writer = self._writer
+        if (self._buffer or writer.in_hand or writer.unspooled) and writer.thread.is_alive():
+            return False  # the writer's last pass is still to come
+        # Points the writer could not spool (a full disk) stay behind, but what is on disk still goes out.
         return not self._sender.has_pending() or self._sender.state.gave_up
 
     def _stop_threads(self, deadline: float) -> None:

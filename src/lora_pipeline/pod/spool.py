@@ -98,6 +98,8 @@ class Spool:
         self.end = end
         """Offset just past the last complete record; readers never go beyond it."""
         self._fd = fd
+        self._leftover: int | None = None
+        """File size after a failed append, whose bytes past :attr:`end` must go before the next one."""
         self._warn_callback = warn
         self._warned_at: set[int] = set()
         self._acked = self._read_ack()
@@ -133,20 +135,44 @@ class Spool:
     # -- writing --------------------------------------------------------------------------------------------
 
     def append(self, points: list[str], logged: int, steps: tuple[int, int] | None = None) -> SpoolRecord:
-        """Write one record holding ``points`` (encoded JSON objects) and make it durable."""
+        """Write one record holding ``points`` (encoded JSON objects) and make it durable.
+
+        A write that fails (a full disk fails part-way through a record) is cut off again: a record written
+        after a partial one would be unreadable, and everything after it out of step with :attr:`end`.
+        """
         array = ("[" + ",".join(points) + "]").encode()
         head: dict[str, object] = {"v": VERSION, "count": len(points), "logged": logged, "crc32": zlib.crc32(array)}
         if steps is not None:
             head["steps"] = list(steps)
         line = json.dumps(head, separators=(",", ":")).encode()[:-1] + _POINTS_KEY + array + b"}\n"
         start = self.end
-        written = os.write(self._fd, line)
-        if written != len(line):
-            raise OSError(f"short write to {self.path} ({written} of {len(line)} bytes)")
-        os.fsync(self._fd)
+        self._cut_leftover()
+        written = 0
+        try:
+            while written < len(line):  # the rest of a short write again: on a full disk, that raises why
+                count = os.write(self._fd, line[written:])
+                if count == 0:
+                    raise OSError(f"short write to {self.path} ({written} of {len(line)} bytes)")
+                written += count
+            os.fsync(self._fd)
+        except OSError:
+            if written:
+                self._leftover = start + written
+                with contextlib.suppress(OSError):  # else cut before the next append
+                    self._cut_leftover()
+            raise
         self.end = start + len(line)
         record = SpoolRecord(start, self.end, len(points), logged, array)
         return replace(record, steps=steps) if steps is not None else record
+
+    def _cut_leftover(self) -> None:
+        """Truncate the bytes a failed append left past :attr:`end` (only when the file still ends with them,
+        so that another writer's records are never cut)."""
+        if self._leftover is None:
+            return
+        if os.fstat(self._fd).st_size == self._leftover:
+            os.ftruncate(self._fd, self.end)
+        self._leftover = None
 
     # -- reading --------------------------------------------------------------------------------------------
 
@@ -230,8 +256,12 @@ class Spool:
         if offset <= self._acked:
             return
         temporary = self.ack_path.with_name(f".{self.ack_path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        temporary.write_text(json.dumps({"spool_id": self.spool_id, "offset": offset}), encoding="utf-8")
-        os.replace(temporary, self.ack_path)
+        try:
+            temporary.write_text(json.dumps({"spool_id": self.spool_id, "offset": offset}), encoding="utf-8")
+            os.replace(temporary, self.ack_path)
+        except OSError:  # a full disk: leave no half-written file behind for every failed ack
+            temporary.unlink(missing_ok=True)
+            raise
         self._acked = offset
 
     def _read_ack(self) -> int:

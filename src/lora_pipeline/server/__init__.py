@@ -22,7 +22,14 @@ def create_dataset_download_app(client: AsyncLoraPipeline | None = None) -> Any:
     from starlette.responses import JSONResponse, RedirectResponse, Response
     from starlette.routing import Route
 
-    from .._exceptions import ConfigError, DownloadTokenError, LoraPipelineError, TokenAlreadyUsed, TokenExpired
+    from .._exceptions import (
+        BadRequest,
+        ConfigError,
+        DownloadTokenError,
+        LoraPipelineError,
+        TokenAlreadyUsed,
+        TokenExpired,
+    )
 
     holder: dict[str, Any] = {"client": client}
 
@@ -43,6 +50,8 @@ def create_dataset_download_app(client: AsyncLoraPipeline | None = None) -> Any:
             return JSONResponse({"error": error.code, "message": error.raw_message}, status_code=404)
         except ConfigError as error:
             return JSONResponse({"error": "bad_request", "message": error.message}, status_code=400)
+        except BadRequest:  # e.g. a NUL byte, which no token contains: the caller's mistake, not an outage
+            return JSONResponse({"error": "bad_request", "message": "malformed download token"}, status_code=400)
         except LoraPipelineError:
             return JSONResponse({"error": "unavailable", "message": "try again later"}, status_code=503)
         return RedirectResponse(redeemed.signed_url, status_code=307, headers={"Cache-Control": "no-store"})

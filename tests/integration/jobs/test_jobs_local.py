@@ -81,10 +81,9 @@ def test_cancel_while_running_terminates_the_pod(local_supabase: Any, owner: Any
     job = lp.jobs.cancel(job.id, backend=slow_backend)
     assert job.status is JobStatus.CANCELLED
     assert slow_backend.status(slow_backend.handle_for(job.pod_id)).state == "exited"
-    assert [e.message for e in lp.jobs.events(job.id) if e.kind == "status"][-2:] == [
-        "running -> cancelling",
-        "cancelling -> cancelled",
-    ]
+    last_two = [e.message for e in lp.jobs.events(job.id) if e.kind == "status"][-2:]
+    # The controller (after terminating) or the pod (on SIGTERM) records the end, whichever comes first.
+    assert last_two[0] == "running -> cancelling" and last_two[1].startswith("cancelling -> cancelled")
 
 
 def test_cancel_without_a_backend_reaches_the_pod_through_its_heartbeat(

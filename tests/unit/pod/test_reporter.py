@@ -353,3 +353,24 @@ def test_log_never_raises_whatever_it_is_given(make_reporter: Any, fake_supabase
     stats = reporter.finish(timeout=5)
     assert (stats.pending, stats.rejected_points, stats.circuit) == (0, 0, "closed")
     assert all(0 <= step <= 2**31 - 1 for step in fake_supabase.rows)
+
+
+def test_finish_waits_for_points_the_writer_is_still_encoding(
+    make_reporter: Any, fake_supabase: FakeSupabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow encoding pass (a big backlog on a busy CPU) once let finish() return with points unspooled."""
+    from lora_pipeline.pod import _workers
+
+    real_merge = _workers.merge_rows
+
+    def slow_merge(rows: Any) -> Any:
+        time.sleep(0.5)
+        return real_merge(rows)
+
+    monkeypatch.setattr(_workers, "merge_rows", slow_merge)
+    reporter = make_reporter()
+    for step in range(5000):
+        reporter.log(step, loss=1.0)
+    time.sleep(0.1)  # the writer has taken the rows and is encoding them
+    stats = reporter.finish(timeout=30)
+    assert stats.pending == 0 and sorted(fake_supabase.rows) == list(range(5000))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class GatewayConfig(BaseModel):
@@ -15,15 +15,15 @@ class GatewayConfig(BaseModel):
 
     host: str = "127.0.0.1"
     port: int
-    jwt_secret: str
-    anon_key: str
-    service_role_key: str
-    publishable_key: str | None = None
+    jwt_secret: str = Field(repr=False)
+    anon_key: str = Field(repr=False)
+    service_role_key: str = Field(repr=False)
+    publishable_key: str | None = Field(default=None, repr=False)
     """Optional opaque ``sb_publishable_...`` key mapped to the anon role."""
-    secret_key: str | None = None
+    secret_key: str | None = Field(default=None, repr=False)
     """Optional opaque ``sb_secret_...`` key mapped to the service role."""
-    authenticator_dsn: str
-    admin_dsn: str
+    authenticator_dsn: str = Field(repr=False)
+    admin_dsn: str = Field(repr=False)
     storage_root: Path
     db_max_rows: int = 1000
     global_file_size_limit: int = 5 * 1024**3

@@ -145,10 +145,12 @@ class RestHandler:
         declared = ctx.request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise ApiError(413, "PGRST102", f"Request body exceeds {limit} bytes")
-        body = await ctx.request.body()
-        if len(body) > limit:
-            raise ApiError(413, "PGRST102", f"Request body exceeds {limit} bytes")
-        return body
+        body = bytearray()
+        async for chunk in ctx.request.stream():  # a chunked body has no length to check up front
+            body += chunk
+            if len(body) > limit:
+                raise ApiError(413, "PGRST102", f"Request body exceeds {limit} bytes")
+        return bytes(body)
 
     async def _execute(self, ctx: Context, prepared: Prepared) -> Response:
         identity = ctx.caller.identity(ctx.request, ctx.path)
@@ -205,7 +207,7 @@ async def _estimate(conn: psycopg.AsyncConnection[Any], prepared: Prepared, exac
 
 
 def _database_error(error: psycopg.Error, ctx: Context) -> ApiError:
-    if error.diag.sqlstate is None:
+    if error.diag.sqlstate is None and not isinstance(error, psycopg.DataError):
         log.warning("database client error on %s %s: %s", ctx.method, ctx.path, error)
         return ApiError(
             503, "PGRST001", "Database client error. Retrying the connection.", details=str(error).strip() or None

@@ -151,7 +151,7 @@ def from_database(error: psycopg.Error) -> StorageError:
         return StorageError(544, "DatabaseTimeout", "The connection to the database timed out", http_status=544)
     if code == "55P03":
         return StorageError(423, "ResourceLocked", "The resource is locked")
-    if code == "22P02":
+    if code in ("22P02", "22021", "22P05"):  # the last two: NUL bytes in a name, prefix or metadata
         return StorageError(400, "InvalidParameter", failure.message or "Invalid Parameter value")
     return StorageError(500, "DatabaseError", f"database error, code: {code}")
 

@@ -35,7 +35,9 @@ def must_be_valid_key(key: str) -> str:
 
 
 def is_valid_bucket_name(name: str) -> bool:
-    return 0 < len(name) < 101 and bool(_BUCKET_NAME.match(name))
+    """Supabase's whitelist, minus ``.`` and ``..``: URL normalisation would turn ``/object/../key`` into
+    another route, so such a bucket could be created but never addressed safely."""
+    return 0 < len(name) < 101 and bool(_BUCKET_NAME.match(name)) and name not in (".", "..")
 
 
 def must_be_valid_bucket_name(name: str) -> str:
