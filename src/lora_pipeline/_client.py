@@ -11,8 +11,11 @@ from collections.abc import Awaitable, Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from . import _auth
+from ._auth import Session
 from ._base_client import ClientCore
 from ._config import Settings
+from ._exceptions import ConfigError
 from ._executor import AsyncExecutor, SyncExecutor
 from ._logging import setup_from_env
 from ._roles import Role
@@ -56,8 +59,18 @@ _DOC_ARGS = """
 """
 
 
+_SIGN_IN_SETTINGS = ("url", "anon_key", "timeout", "max_retries", "runpod_api_key", "app_url")
+
+
+def _sign_in_target(options: dict[str, Any]) -> tuple[str, str, float]:
+    """URL, anon key and timeout for a sign-in: the arguments given, else the environment."""
+    settings = Settings.resolve(**{k: options[k] for k in _SIGN_IN_SETTINGS if options.get(k) is not None})
+    return settings.require_url(), settings.require_secret("anon_key"), settings.timeout
+
+
 class _RootClient:
     _core: ClientCore
+    _session: Session | None = None
 
     def __init__(
         self,
@@ -107,6 +120,20 @@ class _RootClient:
         """The signed-in user's id for role USER, else ``None``."""
         return self._core.caller_user_id()
 
+    @property
+    def session(self) -> Session | None:
+        """The session of a client made by ``sign_in`` (renewed before it expires), else ``None``."""
+        return self._session
+
+    def _adopt(self, session: Session) -> None:
+        """Switch to a renewed session's token: a new core, never a mutated one (see ``_base_client``)."""
+        self._core = self._core.derive(access_token=session.access_token, role=Role.USER)
+        self._session = session
+        self._executor = self._make_executor()
+
+    def _make_executor(self) -> Any:
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self.url!r}, role={self.role.value!r})"
 
@@ -121,17 +148,58 @@ class LoraPipeline(_RootClient):
         dataset = lp.datasets.upload("train.jsonl", name="support-bot")
 {_DOC_ARGS}"""
 
+    _executor: SyncExecutor
+
     def __init__(
         self, *, _sleep: Callable[[float], None] | None = None, _clock: Callable[[], float] | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        self._executor = SyncExecutor(self._core, sleep=_sleep, clock=_clock)
         self._sleep, self._clock = _sleep, _clock
+        self._executor = self._make_executor()
+
+    def _make_executor(self) -> SyncExecutor:
+        return SyncExecutor(self._core, sleep=self._sleep, clock=self._clock)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> LoraPipeline:
         """Build from the environment (see :data:`~lora_pipeline.ENV_NAMES`); ``overrides`` win."""
         return cls(**overrides)
+
+    @classmethod
+    def sign_in(cls, email: str, password: str, **options: Any) -> LoraPipeline:
+        """Sign a user in with email and password and return a client acting as that user (role USER).
+
+        The URL and anon key come from ``options`` or the environment, like :meth:`from_env`; the session is
+        renewed with its refresh token shortly before the access token expires.
+
+        Example::
+
+            lp = LoraPipeline.sign_in("me@example.com", "my password")   # SUPABASE_URL, SUPABASE_ANON_KEY
+            lp.datasets.list()
+
+        Raises:
+            AuthenticationError: wrong email or password, or an unconfirmed user.
+            ConfigError: no URL or anon key.
+        """
+        url, anon_key, timeout = _sign_in_target(options)
+        session = _auth.send(_auth.password_request(url, anon_key, email, password), timeout)
+        options = {**options, "url": url, "anon_key": anon_key, "access_token": session.access_token}
+        client = cls(**{**options, "role": Role.USER})
+        client._session = session
+        return client
+
+    def refresh_session(self) -> Session:
+        """Renew the signed-in session now (``sign_in`` clients do this on their own before expiry)."""
+        if self._session is None:
+            raise ConfigError("refresh_session needs a client made by LoraPipeline.sign_in(...)")
+        request = _auth.refresh_request(self.url, self._core.key_for(Role.USER), self._session)
+        self._adopt(_auth.send(request, self.settings.timeout))
+        assert self._session is not None
+        return self._session
+
+    def _before_request(self) -> None:
+        if self._session is not None and self._session.stale():
+            self.refresh_session()
 
     def with_options(self, **changes: Any) -> LoraPipeline:
         """A copy with some settings replaced (``role``, ``access_token``, ``timeout``, ``max_retries``...).
@@ -140,8 +208,9 @@ class LoraPipeline(_RootClient):
         """
         clone = type(self).__new__(type(self))
         clone._core = self._core.derive(**changes)
-        clone._executor = SyncExecutor(clone._core, sleep=self._sleep, clock=self._clock)
         clone._sleep, clone._clock = self._sleep, self._clock
+        clone._session = self._session if "access_token" not in changes and "role" not in changes else None
+        clone._executor = clone._make_executor()
         return clone
 
     def close(self) -> None:
@@ -227,6 +296,8 @@ class AsyncLoraPipeline(_RootClient):
             jobs = await lp.jobs.list(status="running")
 {_DOC_ARGS}"""
 
+    _executor: AsyncExecutor
+
     def __init__(
         self,
         *,
@@ -235,20 +306,52 @@ class AsyncLoraPipeline(_RootClient):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self._executor = AsyncExecutor(self._core, sleep=_sleep, clock=_clock)
         self._sleep, self._clock = _sleep, _clock
+        self._executor = self._make_executor()
+
+    def _make_executor(self) -> AsyncExecutor:
+        return AsyncExecutor(self._core, sleep=self._sleep, clock=self._clock)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> AsyncLoraPipeline:
         """Build from the environment (see :data:`~lora_pipeline.ENV_NAMES`); ``overrides`` win."""
         return cls(**overrides)
 
+    @classmethod
+    async def sign_in(cls, email: str, password: str, **options: Any) -> AsyncLoraPipeline:
+        """Sign a user in and return a client acting as that user; see :meth:`LoraPipeline.sign_in`.
+
+        Example::
+
+            lp = await AsyncLoraPipeline.sign_in("me@example.com", "my password")
+        """
+        url, anon_key, timeout = _sign_in_target(options)
+        session = await _auth.send_async(_auth.password_request(url, anon_key, email, password), timeout)
+        options = {**options, "url": url, "anon_key": anon_key, "access_token": session.access_token}
+        client = cls(**{**options, "role": Role.USER})
+        client._session = session
+        return client
+
+    async def refresh_session(self) -> Session:
+        """Renew the signed-in session now (``sign_in`` clients do this on their own before expiry)."""
+        if self._session is None:
+            raise ConfigError("refresh_session needs a client made by AsyncLoraPipeline.sign_in(...)")
+        request = _auth.refresh_request(self.url, self._core.key_for(Role.USER), self._session)
+        self._adopt(await _auth.send_async(request, self.settings.timeout))
+        assert self._session is not None
+        return self._session
+
+    async def _before_request(self) -> None:
+        if self._session is not None and self._session.stale():
+            await self.refresh_session()
+
     def with_options(self, **changes: Any) -> AsyncLoraPipeline:
         """A copy with some settings replaced; the original is not changed."""
         clone = type(self).__new__(type(self))
         clone._core = self._core.derive(**changes)
-        clone._executor = AsyncExecutor(clone._core, sleep=self._sleep, clock=self._clock)
         clone._sleep, clone._clock = self._sleep, self._clock
+        clone._session = self._session if "access_token" not in changes and "role" not in changes else None
+        clone._executor = clone._make_executor()
         return clone
 
     async def close(self) -> None:

@@ -48,6 +48,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_MAX_RETRIES = 2
 _SECRETS = ("anon_key", "service_role_key", "access_token", "runpod_api_key")
+_SERVICE_PATH = re.compile(r"/(?:rest|storage|auth|realtime|functions)/v1(?:/.*)?$")
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "0.0.0.0", "::1"}  # noqa: S104 - names, not binds
 
 
@@ -86,10 +87,12 @@ class Settings(BaseModel):
         """
         environ = os.environ if env is None else env
         values: dict[str, Any] = {}
+        given_names: set[str] = set()
         for name, env_names in ENV_NAMES.items():
             given = explicit.pop(name, None)
             if given is not None:
                 values[name] = given
+                given_names.add(name)
                 continue
             for env_name in env_names:
                 raw = environ.get(env_name, "").strip()
@@ -99,6 +102,9 @@ class Settings(BaseModel):
         if explicit:
             unknown = ", ".join(sorted(explicit))
             raise ConfigError(f"unknown setting(s): {unknown}; valid settings are {', '.join(ENV_NAMES)}")
+        settled = _role_settled_by_argument(values, given_names)
+        if settled is not None:
+            values["role"] = settled
         return cls(**_validated(values))
 
     def require_url(self) -> str:
@@ -149,6 +155,20 @@ class Settings(BaseModel):
     def __repr__(self) -> str:
         shown = {k: v for k, v in self.__dict__.items() if v is not None}
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+
+def _role_settled_by_argument(values: dict[str, Any], given: set[str]) -> Role | None:
+    """The role a key passed as an argument settles when the other key only came from the environment.
+
+    ``LoraPipeline(service_role_key=...)`` in a shell whose ``.env`` also holds the anon key means the service
+    role; nothing is settled when a role or an access token is present, or when both keys (or neither) were given.
+    """
+    if "role" in values or "access_token" in values:
+        return None
+    keys = {"anon_key", "service_role_key"}
+    if not keys <= set(values) or len(keys & given) != 1:
+        return None
+    return Role.SERVICE if "service_role_key" in given else Role.ANON
 
 
 def missing(name: str, expected: str, *, role: Role | None = None) -> ConfigError:
@@ -202,6 +222,16 @@ def _check_url(name: str, url: str) -> str:
             f"{name} {url!r} is not an http(s) URL: pass {name}='https://<host>' or fix {' / '.join(env_names)}",
             argument=name,
             env_names=env_names,
+        )
+    service_path = _SERVICE_PATH.search(parsed.path) if name == "url" else None
+    if service_path:
+        base = url[: url.rfind(service_path.group(0))]
+        raise ConfigError(
+            f"url {url!r} points at one Supabase service ({service_path.group(0)}); lora-pipeline needs the project "
+            f"URL, e.g. {base!r} (https://<project-ref>.supabase.co, or the URL `lora-pipeline dev env` prints): "
+            f"fix {' / '.join(ENV_NAMES[name])} or the url= argument",
+            argument=name,
+            env_names=ENV_NAMES[name],
         )
     return url
 

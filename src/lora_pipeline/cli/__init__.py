@@ -1,6 +1,7 @@
 """The ``lora-pipeline`` command line. Thin: every command calls the library and formats its result.
 
-Exit codes: 0 success, 1 a negative verdict (invalid dataset, schema gaps, gate warn/block), 2 an error.
+Exit codes: 0 success, 1 a negative verdict (invalid dataset, schema gaps, gate warn/block), 2 an error
+(usage, configuration, a missing file or extra). Commands that print objects take ``--json`` and ``-q``.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import sys
 
 import typer
 
+from ._clients import ROLE_CHOICES, options
 from ._common import run_command
 from .db import app as db_app
 from .dev import app as dev_app
@@ -49,17 +51,48 @@ def _register_optional() -> None:
 _register_optional()
 
 
-@app.command()
-def version() -> None:
+def _print_version(value: bool) -> None:
+    if value:
+        from .._version import __version__
+
+        typer.echo(f"lora-pipeline {__version__}")
+        raise typer.Exit(0)
+
+
+def _check_role(value: str | None) -> str | None:
+    if value is not None and value.strip().lower() not in ROLE_CHOICES:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(ROLE_CHOICES)}")
+    return value.strip().lower() if value else None
+
+
+@app.callback()
+def root(
+    role: str | None = typer.Option(
+        None,
+        "--role",
+        callback=_check_role,
+        help="service, user or anon: who the commands act as (env LORA_PIPELINE_ROLE); needed when both keys are set",
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
+    """LoRA fine-tuning pipelines on RunPod with Supabase as the control plane."""
+    from .._logging import setup_from_env
+
+    setup_from_env()
+    options.role = role
+
+
+@app.command("version")
+def version_command() -> None:
     """Print the installed version."""
-    from .._version import __version__
-
-    typer.echo(__version__)
+    _print_version(True)
 
 
-def main() -> None:
+def main(args: list[str] | None = None) -> None:
     """Console-script entry point."""
-    sys.exit(run_command(app))
+    sys.exit(run_command(app, args))
 
 
 __all__ = ["app", "main"]

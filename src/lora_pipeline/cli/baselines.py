@@ -5,9 +5,21 @@ from __future__ import annotations
 import typer
 
 from ._clients import client
-from ._common import console
+from ._ids import resolve_id
+from ._output import Column, JsonOpt, QuietOpt, emit_list, emit_one
 
 app = typer.Typer(help="Add, list and deactivate regression-gate conditions.", no_args_is_help=True)
+
+COLUMNS: list[Column] = [
+    ("id", lambda b: b.id),
+    ("model", lambda b: b.model_name),
+    ("condition", lambda b: b.label),
+    ("kind", lambda b: b.kind),
+    ("threshold", lambda b: b.threshold),
+    ("direction", lambda b: b.direction),
+    ("severity", lambda b: b.severity),
+    ("active", lambda b: "yes" if b.active else "no"),
+]
 
 
 @app.command()
@@ -22,9 +34,14 @@ def add(
     aggregation: str = typer.Option("last"),
     severity: str = typer.Option("critical"),
     on_missing: str = typer.Option("fail"),
+    json_out: bool = JsonOpt,
+    quiet: bool = QuietOpt,
 ) -> None:
-    """Add a condition for MODEL."""
-    created = client().baselines.create(
+    """Add a condition for MODEL (adding the same condition again returns the existing one)."""
+    lp = client()
+    if baseline not in ("pinned", "champion"):
+        baseline = resolve_id(lp, "job", baseline)
+    created = lp.baselines.create(
         model,
         metric=metric,
         kind=kind,
@@ -36,23 +53,24 @@ def add(
         severity=severity,
         on_missing=on_missing,
     )
-    console.print(f"added {created.id}: {created.label} {created.kind} ({created.severity})")
+    emit_one(created, json_out=json_out, quiet=quiet, text=lambda b: f"{b.id}  {b.label} {b.kind} ({b.severity})")
 
 
 @app.command("list")
-def list_(model: str | None = typer.Argument(None), all_: bool = typer.Option(False, "--all")) -> None:
+def list_(
+    model: str | None = typer.Argument(None),
+    all_: bool = typer.Option(False, "--all"),
+    json_out: bool = JsonOpt,
+    quiet: bool = QuietOpt,
+) -> None:
     """List conditions (active only unless --all)."""
-    for b in client().baselines.list(model, active=None if all_ else True):
-        bound = "" if b.threshold is None else f" {b.threshold:g}"
-        console.print(
-            f"{b.id}  {b.model_name:20} {b.label:18} {b.kind}{bound} {b.direction or ''} "
-            f"[{b.severity}] {'' if b.active else '(inactive)'}",
-            highlight=False,
-        )
+    found = client().baselines.list(model, active=None if all_ else True)
+    emit_list(found, COLUMNS, json_out=json_out, quiet=quiet, empty="no conditions")
 
 
 @app.command()
-def deactivate(baseline_id: str) -> None:
+def deactivate(baseline_id: str, json_out: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
     """Stop evaluating a condition."""
-    client().baselines.deactivate(baseline_id)
-    console.print(f"deactivated {baseline_id}")
+    lp = client()
+    done = lp.baselines.deactivate(resolve_id(lp, "baseline", baseline_id))
+    emit_one(done, json_out=json_out, quiet=quiet, text=lambda b: f"deactivated {b.id}")

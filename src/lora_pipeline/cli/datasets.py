@@ -1,15 +1,30 @@
-"""``lora-pipeline datasets``: validate, upload, list, download and delete datasets."""
+"""``lora-pipeline datasets``: validate, upload, list, show, download and delete datasets."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from ._clients import client
-from ._common import console, echo_json
+from ._common import console
+from ._ids import resolve_id
+from ._output import Column, JsonOpt, QuietOpt, emit_list, emit_one
 
 app = typer.Typer(help="Validate and manage training datasets.", no_args_is_help=True)
+
+COLUMNS: list[Column] = [
+    ("id", lambda d: d.id),
+    ("status", lambda d: d.status),
+    ("examples", lambda d: d.num_examples),
+    ("format", lambda d: d.format),
+    ("name", lambda d: d.name),
+]
+
+
+def _summary(d: Any) -> str:
+    return f"{d.id}  {d.name}: {d.status}, {d.num_examples or 0} examples, {d.format or '-'}, {d.size_bytes or 0} bytes"
 
 
 @app.command()
@@ -37,36 +52,41 @@ def upload(
     description: str | None = typer.Option(None),
     format: str = typer.Option("auto", "--format"),
     user_id: str | None = typer.Option(None, "--user-id", help="service role only"),
+    json_out: bool = JsonOpt,
+    quiet: bool = QuietOpt,
 ) -> None:
-    """Validate and upload a dataset; prints the dataset id."""
+    """Validate and upload a dataset; prints its id and summary (-q: the id alone)."""
     dataset = client().datasets.upload(file, name=name, description=description, format=format, user_id=user_id)
-    console.print(f"uploaded {dataset.name}: {dataset.id} ({dataset.num_examples} examples, {dataset.format})")
+    emit_one(dataset, json_out=json_out, quiet=quiet, text=_summary)
 
 
 @app.command("list")
-def list_(status: str | None = typer.Option(None), json_out: bool = typer.Option(False, "--json")) -> None:
-    """List datasets."""
-    datasets = client().datasets.list(status=status)
-    if json_out:
-        echo_json([d.model_dump(mode="json") for d in datasets])
-        return
-    for d in datasets:
-        console.print(
-            f"{d.id}  {d.status:9} {d.num_examples or 0:>7} ex  {d.format or '-':17} {d.name}", highlight=False
-        )
+def list_(status: str | None = typer.Option(None), json_out: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
+    """List datasets, newest first."""
+    emit_list(client().datasets.list(status=status), COLUMNS, json_out=json_out, quiet=quiet, empty="no datasets")
+
+
+@app.command()
+def show(dataset_id: str, json_out: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
+    """Show one dataset (an id or its first characters)."""
+    lp = client()
+    emit_one(lp.datasets.retrieve(resolve_id(lp, "dataset", dataset_id)), json_out=json_out, quiet=quiet, text=_summary)
 
 
 @app.command()
 def download(dataset_id: str, dest: Path = typer.Argument(Path("."))) -> None:
-    """Download a dataset's file (checked against its SHA-256)."""
-    path = client().datasets.download(dataset_id, dest)
-    console.print(f"saved {path}")
+    """Download a dataset's file (checked against its SHA-256); prints the saved path."""
+    lp = client()
+    path = lp.datasets.download(resolve_id(lp, "dataset", dataset_id), dest)
+    typer.echo(str(path))
 
 
 @app.command()
 def delete(dataset_id: str, yes: bool = typer.Option(False, "--yes", help="do not ask")) -> None:
     """Delete a dataset (its row and its file)."""
+    lp = client()
+    full_id = resolve_id(lp, "dataset", dataset_id)
     if not yes:
-        typer.confirm(f"delete dataset {dataset_id}?", abort=True)
-    client().datasets.delete(dataset_id)
-    console.print(f"deleted {dataset_id}")
+        typer.confirm(f"delete dataset {full_id}?", abort=True)
+    lp.datasets.delete(full_id)
+    console.print(f"deleted {full_id}")

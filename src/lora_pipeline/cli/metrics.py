@@ -43,16 +43,26 @@ def show(
     job_id: str = typer.Argument(..., help="the job"),
     plot: Path | None = typer.Option(None, "--plot", help="also write a PNG of train and eval loss here"),
     last: int = typer.Option(10, "--last", help="how many of the latest points to list"),
+    json_out: bool = typer.Option(False, "--json", help="print {final: {how: {metric: value}}, points: [...]}"),
 ) -> None:
     """List a job's latest points and its final values (last, min, max) per metric."""
     from rich.table import Table
 
+    from .._extras import require
     from ..resources.metrics import aggregate
     from ._clients import client
+    from ._common import echo_json
+    from ._ids import resolve_id
 
+    if plot is not None:
+        require(("matplotlib",), "plot", "--plot draws the loss curves with matplotlib")
     lp = client()
+    job_id = resolve_id(lp, "job", job_id)
     points = lp.metrics.history(job_id)
-    if not points:
+    if json_out:
+        finals = {how: aggregate(points, how) for how in ("last", "min", "max")}
+        echo_json({"job_id": job_id, "final": finals, "points": [p.model_dump(mode="json") for p in points]})
+    elif not points:
         console.print(f"job {job_id} has no metrics yet")
     else:
         table = Table(

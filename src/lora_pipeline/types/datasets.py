@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +46,13 @@ class Dataset(Model):
     @property
     def ready(self) -> bool:
         return self.status is DatasetStatus.READY
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # Short: the validation report and token statistics stay out of the repr (they run to kilobytes).
+        for name in ("id", "name", "status", "format", "num_examples", "size_bytes"):
+            value = getattr(self, name)
+            if value is not None:
+                yield name, str(value) if name == "status" else value
 
 
 class IssuedToken(Model):

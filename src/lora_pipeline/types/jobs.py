@@ -110,10 +110,27 @@ class TrainingJob(Model):
         end = self.finished_at or now or datetime.now(self.started_at.tzinfo)
         return max(0.0, (end - self.started_at).total_seconds())
 
+    @property
+    def failure_message(self) -> str | None:
+        """What went wrong, in words (``error.message``), for a failed job; else ``None``."""
+        message = self.error.get("message") if isinstance(self.error, dict) else None
+        return str(message) if message else None
+
+    def status_text(self) -> str:
+        """``failed (training_error): CUDA out of memory``: status, reason and message in one line."""
+        text = f"{self.status}" + (f" ({self.status_reason})" if self.status_reason else "")
+        return f"{text}: {self.failure_message}" if self.failure_message else text
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # Short and secret-free: no job_token_hash (kept in model_extra), no hyperparameter dump.
+        for name in ("id", "name", "status", "status_reason", "base_model", "gpu_type", "pod_id"):
+            value = getattr(self, name)
+            if value is not None:
+                yield name, str(value) if name == "status" else value
+
     def _rows(self) -> Iterator[tuple[str, str]]:
-        status = f"{self.status}" + (f" ({self.status_reason})" if self.status_reason else "")
         yield "job", f"{self.name or ''} {self.id}".strip()
-        yield "status", status
+        yield "status", self.status_text()
         yield "model", self.base_model
         fraction = self.fraction_done
         if fraction is not None:
