@@ -352,7 +352,8 @@ def _gateway_config(state: dict[str, Any], postgres: PostgresCluster, root: Path
     for key in ("jwt_secret", "anon_key", "service_role_key", "publishable_key", "secret_key"):
         register_secret(state.get(key))
     storage_root = root / "storage"
-    storage_root.mkdir(exist_ok=True)
+    storage_root.mkdir(mode=0o700, exist_ok=True)
+    storage_root.chmod(0o700)  # every tenant's object bytes live below: private to this OS user
     return GatewayConfig(
         port=port,
         jwt_secret=state["jwt_secret"],

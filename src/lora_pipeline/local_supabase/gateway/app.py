@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..db import Database
 from .config import GatewayConfig
+from .fault_log import log_fault
 from .state import GatewayState
 
 log = logging.getLogger("lora_pipeline.gateway")
@@ -40,8 +41,8 @@ class ErrorShield:
 
         try:
             await self.app(scope, receive, tracking_send)
-        except Exception:
-            log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+        except Exception as error:
+            log_fault(log, error, "unhandled error in %s %s", scope.get("method"), scope.get("path"))
             if not started:
                 response = JSONResponse({"message": "An internal error occurred", "code": "500"}, status_code=500)
                 await response(scope, receive, send)

@@ -8,7 +8,6 @@ known field is a 400 ``bad_json``. :func:`decode_body` reproduces that for a fie
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from ..json_limits import parse_json
 from .errors import AuthFailure, bad_request, weak_password
 
 MAX_BODY_BYTES = 1 << 20
@@ -58,7 +58,7 @@ def _reject_constant(name: str) -> Any:
 def decode_body(raw: bytes, fields: Mapping[str, type]) -> dict[str, Any]:
     """The known, non-null fields of a JSON object body; anything Go would refuse is a 400 ``bad_json``."""
     try:
-        document = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant) if raw.strip() else _missing()
+        document = parse_json(raw.decode("utf-8"), parse_constant=_reject_constant) if raw.strip() else _missing()
     except (ValueError, UnicodeDecodeError) as error:
         raise _bad_json(str(error)) from None
     if document is None:

@@ -17,6 +17,7 @@ from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
 from ..apikey import check_api_key
+from ..fault_log import log_fault
 from ..state import GatewayState
 from . import account, admin, grants
 from .errors import AuthFailure, OAuthFailure, render, render_unexpected
@@ -61,10 +62,10 @@ class AuthService:
                 return await handler(self.context, request)
             except (AuthFailure, OAuthFailure) as failure:
                 if isinstance(failure, AuthFailure) and failure.status >= 500:
-                    log.error("auth: %s %s: %s", request.method, request.url.path, failure.message, exc_info=failure)
+                    log_fault(log, failure, "auth: %s %s: %s", request.method, request.url.path, failure.message)
                 return render(request, failure)
-            except Exception:
-                log.exception("auth: unhandled error in %s %s", request.method, request.url.path)
+            except Exception as error:
+                log_fault(log, error, "auth: unhandled error in %s %s", request.method, request.url.path)
                 return render_unexpected(request)
 
         return endpoint

@@ -132,6 +132,10 @@ _EXACT_STATUS = {
     "23505": 409,
     "25006": 405,
     "53400": 500,
+    # PostgREST answers 500 for program limits; here they come from the caller's input (a value too large
+    # for an index, JSON nested past the stack limit), so 400 says what to fix and nothing is logged as a fault
+    "54000": 400,
+    "54001": 400,
     "57P01": 503,
     "P0001": 400,
     "42P01": 404,

@@ -25,6 +25,8 @@ from .syntax import (
 )
 
 _AGGREGATES = ("sum", "avg", "count", "max", "min")
+MAX_NESTING = 50
+"""Deepest embed or logic-tree nesting parsed; deeper input is a PGRST100, not a recursion error (a 500)."""
 _FIELD_END = ("->", "::", ".", ",", ")")
 
 
@@ -35,6 +37,7 @@ class Cursor:
         self.text = text
         self.what = what
         self.pos = 0
+        self.depth = 0
 
     @property
     def at_end(self) -> bool:
@@ -62,6 +65,12 @@ class Cursor:
         while self.pos < len(self.text) and accept(self.text[self.pos]):
             self.pos += 1
         return self.text[start : self.pos]
+
+    def descend(self) -> None:
+        """Enter one level of ``(...)``; past :data:`MAX_NESTING` the parameter is refused."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.fail(f"nesting deeper than {MAX_NESTING} levels")
 
     def fail(self, details: str) -> ApiError:
         found = repr(self.text[self.pos]) if not self.at_end else "end of input"
@@ -204,8 +213,10 @@ def _embed(cursor: Cursor, relation: str, alias: str | None, *, spread: bool = F
         elif word != "left":
             hint = word
     cursor.expect("(")
+    cursor.descend()
     items = select_items(cursor, nested=True)
     cursor.expect(")", "',' or ')'")
+    cursor.depth -= 1
     return SelectEmbed(relation, items, alias=alias, hint=hint, inner=inner, spread=spread)
 
 
@@ -328,11 +339,13 @@ def logic_tree(cursor: Cursor) -> LogicTree:
         raise cursor.fail("expecting logic operator (and, or)")
     cursor.skip_spaces()
     cursor.expect("(")
+    cursor.descend()
     children = [_logic_child(cursor)]
     while cursor.eat(","):
         children.append(_logic_child(cursor))
     cursor.skip_spaces()
     cursor.expect(")", "',' or ')'")
+    cursor.depth -= 1
     return LogicTree(operator, tuple(children), negated)
 
 

@@ -13,10 +13,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from functools import partial
 
+from ..json_limits import parse_json
 from .errors import ApiError, column_not_found
 from .fragments import Frag, condition, ident, join, param, qualified
 from .query_params import QueryParams
@@ -55,7 +55,7 @@ def parse_payload(
     if columns is not None:
         return Payload(text, stripped[:1] == b"{", columns)
     try:
-        document = json.loads(text)
+        document = parse_json(text, max_depth=None)
     except ValueError:
         raise ApiError(400, "PGRST102", "Empty or invalid json") from None
     return _from_document(text, document)

@@ -37,7 +37,9 @@ class StorageService:
         await self.router(scope, receive, send)
 
     async def startup(self) -> None:
-        """Drop standard uploads cut off by a crash and resumable ones that expired meanwhile."""
+        """Drop standard uploads cut off by a crash and resumable ones that expired meanwhile; make the tree
+        private (0600/0700) in case an older version wrote it."""
+        self.context.store.make_private()
         self.context.store.clear_staging()
         self.tus.sweep_expired()
 

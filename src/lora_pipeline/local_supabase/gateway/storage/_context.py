@@ -8,7 +8,6 @@ service key's payload, i.e. as ``service_role``, which bypasses RLS. The gateway
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from starlette.requests import Request
 from ...db import Database, RequestIdentity
 from ..apikey import bearer_token
 from ..config import GatewayConfig
+from ..json_limits import parse_json
 from . import _errors as errors
 from ._disk import DiskStore
 from ._validation import must_be_valid_bucket_name, must_be_valid_key
@@ -161,7 +161,7 @@ async def read_json(request: Request) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        value = json.loads(body)
+        value = parse_json(body)
     except ValueError:
         raise errors.invalid_request("Body is not valid JSON but content-type is set to 'application/json'") from None
     if not isinstance(value, dict):

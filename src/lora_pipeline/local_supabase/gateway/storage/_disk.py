@@ -9,6 +9,9 @@ generated), never the object key. Layout::
 
 Uploads stream to a staging file in 1 MiB writes done off the event loop; a committed file is renamed into
 place, so a row never points at half-written bytes.
+
+Every tenant's bytes share this tree, so it is private to the stack's OS user: files are created 0600 and
+directories 0700 whatever the umask, and :meth:`DiskStore.make_private` fixes trees written by older versions.
 """
 
 from __future__ import annotations
@@ -28,6 +31,41 @@ import anyio.to_thread
 from ._validation import is_uuid
 
 CHUNK_SIZE = 1024 * 1024
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def private_dir(path: Path) -> Path:
+    """``mkdir -p`` where every directory it creates (and ``path`` itself) is 0700."""
+    missing: list[Path] = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            directory.mkdir(mode=DIR_MODE)
+        directory.chmod(DIR_MODE)
+    if not missing:
+        path.chmod(DIR_MODE)
+    return path
+
+
+def open_private(path: Path, *, append: bool = False) -> BinaryIO:
+    """Open ``path`` for writing as a 0600 file (an existing file is narrowed to 0600 too)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    descriptor = os.open(path, flags, FILE_MODE)
+    try:
+        os.fchmod(descriptor, FILE_MODE)
+    except OSError:
+        os.close(descriptor)
+        raise
+    return os.fdopen(descriptor, "ab" if append else "wb")
+
+
+def _copy_private(source: Path, target: Path) -> None:
+    shutil.copyfile(source, target)
+    target.chmod(FILE_MODE)
 
 
 class DiskStore:
@@ -35,6 +73,17 @@ class DiskStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        private_dir(root)
+
+    def make_private(self) -> None:
+        """Narrow every file to 0600 and every directory to 0700 (run at startup, for older trees)."""
+        for directory, subdirectories, files in os.walk(self.root):
+            for name in subdirectories:
+                with contextlib.suppress(FileNotFoundError):
+                    os.chmod(os.path.join(directory, name), DIR_MODE)
+            for name in files:
+                with contextlib.suppress(FileNotFoundError):
+                    os.chmod(os.path.join(directory, name), FILE_MODE)
 
     @property
     def resumable_dir(self) -> Path:
@@ -52,29 +101,29 @@ class DiskStore:
     def commit(self, staged: Path, version: str) -> Path:
         """Move staged bytes into place as ``version``."""
         target = self.object_path(version)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(target.parent)
         os.replace(staged, target)
         return target
 
     def link(self, source_version: str, target_version: str) -> None:
         """Give ``target_version`` the bytes of ``source_version`` (hard link; copy where links fail)."""
         source, target = self.object_path(source_version), self.object_path(target_version)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(target.parent)
         try:
             os.link(source, target)
         except OSError:
-            shutil.copyfile(source, target)
+            _copy_private(source, target)
 
     def link_file(self, source: Path, version: str) -> Path:
         """Make ``source`` (e.g. a finished TUS part file) the bytes of ``version``; ``source`` stays."""
         target = self.object_path(version)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(target.parent)
         try:
             os.link(source, target)
         except FileExistsError:
             pass
         except OSError:
-            shutil.copyfile(source, target)
+            _copy_private(source, target)
         return target
 
     def remove(self, version: str | None) -> None:
@@ -98,9 +147,7 @@ class DiskStore:
         shutil.rmtree(self.root / "staging", ignore_errors=True)
 
     def _dir(self, name: str) -> Path:
-        path = self.root / name
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        return private_dir(self.root / name)
 
 
 @dataclass(frozen=True)
@@ -124,7 +171,7 @@ class StagingWriter:
         self.path = path
         self.limit = limit
         self.received = path.stat().st_size if append and path.exists() else 0
-        self._file: BinaryIO = open(path, "ab" if append else "wb")  # noqa: SIM115 - closed in finish/discard
+        self._file: BinaryIO = open_private(path, append=append)
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._buffer = bytearray()
         self.truncated = False
@@ -189,4 +236,15 @@ async def read_chunks(handle: BinaryIO, start: int, length: int) -> AsyncIterato
         handle.close()
 
 
-__all__ = ["CHUNK_SIZE", "DiskStore", "StagedBytes", "StagingWriter", "file_md5", "read_chunks"]
+__all__ = [
+    "CHUNK_SIZE",
+    "DIR_MODE",
+    "FILE_MODE",
+    "DiskStore",
+    "StagedBytes",
+    "StagingWriter",
+    "file_md5",
+    "open_private",
+    "private_dir",
+    "read_chunks",
+]

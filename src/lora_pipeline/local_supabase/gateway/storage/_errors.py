@@ -153,6 +153,9 @@ def from_database(error: psycopg.Error) -> StorageError:
         return StorageError(423, "ResourceLocked", "The resource is locked")
     if code in ("22P02", "22021", "22P05"):  # the last two: NUL bytes in a name, prefix or metadata
         return StorageError(400, "InvalidParameter", failure.message or "Invalid Parameter value")
+    if code and (code.startswith("54") or code in ("22001", "22003", "22007", "22008")):
+        # program limits (index row size, nesting depth) and out-of-range values: the input's fault
+        return StorageError(400, "InvalidParameter", failure.message or "Invalid Parameter value")
     return StorageError(500, "DatabaseError", f"database error, code: {code}")
 
 

@@ -15,6 +15,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ..fault_log import log_fault
 from . import _buckets as buckets
 from . import _errors as errors
 from . import _objects as objects
@@ -51,8 +52,8 @@ def endpoint(context: StorageContext, handler: Endpoint) -> Callable[[Request], 
             return mapped.response()
         except ClientDisconnect:
             return Response(status_code=499)
-        except Exception:
-            log.exception("storage: unhandled error in %s %s", request.method, request.url.path)
+        except Exception as error:
+            log_fault(log, error, "storage: unhandled error in %s %s", request.method, request.url.path)
             return errors.internal_error().response()
 
     return run

@@ -36,6 +36,8 @@ UPLOAD = "upload"
 UPLOAD_URL_SECONDS = 2 * 3600
 """Signed upload URLs live two hours, as on hosted Supabase (the server code's default is 60 s)."""
 MAX_PATHS = 1000
+LAST_HTTP_DATE = 253402300799
+"""9999-12-31T23:59:59Z, the last instant an HTTP date (and Python's datetime) can express."""
 _NO_ACCESS = "Either the object does not exist or you do not have access to it"
 
 
@@ -54,7 +56,8 @@ def verify(context: StorageContext, token: str, bucket_id: str, key: str, scope:
         raise errors.invalid_signature(f"Token is not scoped for {scope}")
     if payload.get("url") != f"{bucket_id}/{key}":
         raise errors.invalid_signature()
-    if float(payload.get("exp", 0)) < time.time():
+    expiry = payload.get("exp", 0)
+    if not isinstance(expiry, int | float) or expiry < time.time():
         raise errors.expired_token()
     return payload
 
@@ -107,8 +110,12 @@ async def get_signed_object(context: StorageContext, request: Request) -> Respon
         row = await sql.find_object(conn, bucket_id, key)
     if row is None:
         raise errors.no_such_key()
-    expires = formatdate(float(payload["exp"]), usegmt=True)
-    return asset_response(request, context.store, row, expires=expires)
+    return asset_response(request, context.store, row, expires=http_date(payload["exp"]))
+
+
+def http_date(expiry: float) -> str:
+    """``Expires`` for a token's ``exp``; HTTP dates end at year 9999, later expiries are shown as that."""
+    return formatdate(min(expiry, LAST_HTTP_DATE), usegmt=True)
 
 
 async def sign_upload_url(context: StorageContext, request: Request) -> Response:

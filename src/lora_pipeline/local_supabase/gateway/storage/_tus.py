@@ -126,8 +126,7 @@ async def create_upload(context: StorageContext, request: Request, caller: Calle
         upload_id.bucket, upload_id.object_name, upload_id.version, length, _normalised(metadata), uploader.upsert
     )
     await _test_permission(context, upload, uploader)
-    if upload.content_type and limits.allowed_mime_types:
-        limits.check_mime_type(upload.content_type, upload.object_name)
+    limits.check_mime_type(_stored_mime_type(upload), upload.object_name)
     tus.create(upload)
     headers = _base_headers() | {"Location": _upload_url(request, upload_id)}
     async with tus.lock(upload_id):
@@ -319,6 +318,15 @@ async def _finish_if_complete(
     return {"Tus-Complete": "1"}
 
 
+def _stored_mime_type(upload: ResumableUpload) -> str:
+    """The type the object gets; without ``contentType`` metadata it is octet-stream, checked like any other.
+
+    (Storage itself checks only a declared ``contentType`` at creation, which lets an upload without one past
+    a bucket's ``allowed_mime_types``; its standard uploads default to octet-stream and check that, as here.)
+    """
+    return upload.content_type or "application/octet-stream"
+
+
 async def _finalise_object(
     context: StorageContext, request: Request, tus: TusStore, upload: ResumableUpload, uploader: Uploader
 ) -> None:
@@ -327,9 +335,8 @@ async def _finalise_object(
     limits = await bucket_limits(context, request, upload.bucket, operation)
     if upload.size > limits.size_limit(context.global_limit, upload.object_name):
         raise errors.entity_too_large()
-    if upload.content_type:
-        limits.check_mime_type(upload.content_type, upload.object_name)
-    mime_type = upload.content_type or "application/octet-stream"
+    mime_type = _stored_mime_type(upload)
+    limits.check_mime_type(mime_type, upload.object_name)
     part = tus.part_path(upload.upload_id)
     staged = StagedBytes(part, upload.size, await file_md5(part), truncated=False)
     committed = context.store.link_file(part, upload.version)

@@ -22,8 +22,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..json_limits import parse_json
 from . import _errors as errors
-from ._disk import DiskStore
+from ._disk import DiskStore, open_private
 from ._validation import is_uuid, must_be_valid_bucket_name, must_be_valid_key
 
 EXPIRY_SECONDS = 24 * 3600
@@ -121,7 +122,7 @@ class ResumableUpload:
     def user_metadata(self) -> dict[str, Any] | None:
         raw = self.metadata.get("metadata")
         try:
-            value = json.loads(raw) if raw else None
+            value = parse_json(raw) if raw else None
         except ValueError:
             return None
         return value if isinstance(value, dict) else None
@@ -145,7 +146,7 @@ class TusStore:
         return self.store.resumable_dir / f"{upload_id.version}.part"
 
     def create(self, upload: ResumableUpload) -> None:
-        self.part_path(upload.upload_id).touch()
+        open_private(self.part_path(upload.upload_id), append=True).close()
         self.save(upload)
 
     def load(self, upload_id: UploadId) -> ResumableUpload | None:
@@ -169,7 +170,8 @@ class TusStore:
         """Atomically (write, then rename) so a crash never leaves half a state file."""
         path = self._state_path(upload.upload_id)
         temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(asdict(upload)))
+        with open_private(temporary) as handle:
+            handle.write(json.dumps(asdict(upload)).encode())
         os.replace(temporary, path)
 
     def remove(self, upload: ResumableUpload) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -22,6 +21,7 @@ import psycopg
 from starlette.requests import ClientDisconnect, Request
 
 from ...db import RequestIdentity
+from ..json_limits import parse_json
 from . import _errors as errors
 from . import _sql as sql
 from ._context import StorageContext, service_identity
@@ -252,7 +252,7 @@ def decode_header_metadata(value: str | None) -> dict[str, Any] | None:
 
 def _parse_json_object(text: str) -> dict[str, Any] | None:
     try:
-        value = json.loads(text)
+        value = parse_json(text)
     except ValueError:
         return None
     return value if isinstance(value, dict) else None

@@ -19,11 +19,13 @@ _ALLOWED_MIME = re.compile(r"^([a-zA-Z0-9\-+.]+)/([a-zA-Z0-9\-+.]+)(;\s*charset=
 _SIZE_WITH_UNIT = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(gb|mb|kb|b)$", re.IGNORECASE)
 _UNITS = {"GB": 10**9, "MB": 10**6, "KB": 1000, "B": 1}
 EMPTY_FOLDER_SUFFIX = ".emptyFolderPlaceholder"
+MAX_KEY_LENGTH = 1024
+"""S3's key limit, which Storage inherits from its S3 backend; longer keys would also overflow the name index."""
 
 
 def is_valid_key(key: str) -> bool:
-    """Supabase's whitelist plus clean segments (no ``.``, ``..``, empty, leading ``/``)."""
-    if not key or not _OBJECT_KEY.match(key):
+    """Supabase's whitelist plus clean segments (no ``.``, ``..``, empty, leading ``/``), at most 1024 bytes."""
+    if not key or len(key) > MAX_KEY_LENGTH or not _OBJECT_KEY.match(key):
         return False
     return all(segment not in ("", ".", "..") for segment in key.split("/"))
 
@@ -109,6 +111,10 @@ def effective_size_limit(bucket_limit: int | None, global_limit: int, key: str) 
     return min(bucket_limit, global_limit) if bucket_limit is not None else global_limit
 
 
+MAX_EXPIRES_IN = 2**53 - 1
+"""JavaScript's largest safe integer: Storage's schema cannot hold a larger ``expiresIn`` exactly."""
+
+
 def parse_expires_in(body: dict[str, Any]) -> int:
     """``expiresIn`` is required, an integer >= 1; the string ``"60"`` is coerced like Fastify does."""
     if "expiresIn" not in body:
@@ -118,6 +124,8 @@ def parse_expires_in(body: dict[str, Any]) -> int:
         raise errors.invalid_request("body/expiresIn must be integer")
     if value < 1:
         raise errors.invalid_request("body/expiresIn must be >= 1")
+    if value > MAX_EXPIRES_IN:
+        raise errors.invalid_request(f"body/expiresIn must be <= {MAX_EXPIRES_IN}")
     return value
 
 
@@ -128,7 +136,7 @@ def _as_integer(raw: Any) -> int | None:
         return raw
     if isinstance(raw, float) and raw.is_integer():
         return int(raw)
-    if isinstance(raw, str) and re.fullmatch(r"\s*-?[0-9]+\s*", raw):
+    if isinstance(raw, str) and re.fullmatch(r"\s*-?[0-9]{1,30}\s*", raw):
         return int(raw)
     return None
 
