@@ -330,7 +330,7 @@ def test_a_user_cannot_hand_their_row_to_someone_else(
         json={"user_id": world.other.id},
         headers=user_headers(stack, world.owner),
     )
-    assert_refused(response, "datasets", "owner", "rls")
+    assert_refused(response, "datasets", "owner", "denied")  # user_id is outside the column grant
     assert db.execute("select user_id::text from public.datasets where id = %s", (row["id"],)).fetchone() == (
         world.owner.id,
     )
@@ -396,14 +396,42 @@ FUNCTION_CALLS: dict[str, dict[str, Any]] = {
     },
     "ingest_metrics": {"job_id": str(uuid.UUID(int=0)), "job_token": "x", "points": []},
 }
-"""Every function in ``public``: anon may call the token-checked ones, which then refuse a bad token."""
+"""Every token-checked function in ``public``: anon may call them, and they then refuse a bad token."""
+
+CONTROL_CALLS: dict[str, dict[str, Any]] = {
+    "job_move": {"job_id": str(uuid.UUID(int=0)), "status": "queued"},
+    "job_record_launch": {"job_id": str(uuid.UUID(int=0)), "pod_id": "p"},
+    "job_set_token": {"job_id": str(uuid.UUID(int=0)), "token_hash": "0" * 64, "expires_at": "2030-01-01T00:00:00Z"},
+    "job_account_cost": {"job_id": str(uuid.UUID(int=0))},
+    "record_gate_result": {"job_id": str(uuid.UUID(int=0)), "model_name": "m"},
+}
+"""The owner's (and the service's) control functions: anon may not call them; for a job that does not exist,
+or is not the caller's, they answer one "not found"."""
 
 
 def test_every_public_function_is_listed(db: psycopg.Connection[Any]) -> None:
     names = db.execute(
         "select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname = 'public'"
     ).fetchall()
-    assert {n for (n,) in names if not n.startswith(CONFORMANCE_PREFIX)} == set(FUNCTION_CALLS)
+    assert {n for (n,) in names if not n.startswith(CONFORMANCE_PREFIX)} == set(FUNCTION_CALLS) | set(CONTROL_CALLS)
+
+
+@pytest.mark.parametrize("function", sorted(CONTROL_CALLS))
+@pytest.mark.parametrize("role", ["anon", "owner", "other_user", "service"])
+def test_control_function_cell(
+    stack: LocalSupabase, http: httpx.Client, world: World, function: str, role: str
+) -> None:
+    params = CONTROL_CALLS[function]
+    if role == "other_user":  # the owner's real job, asked for by someone else
+        params = params | {"job_id": world.parents[world.owner.id]["job"]}
+    response = http.post(f"/rest/v1/rpc/{function}", json=params, headers=headers_for(stack, world, role))
+    body = response.json()
+    if role == "anon":
+        assert response.status_code == 401 and body["code"] == "42501", response.text
+        assert body["message"] == f"permission denied for function {function}"
+    else:
+        assert response.status_code == 404 and body["code"] == "PT404", response.text
+        assert body["message"].endswith("not found (or not visible to this role)")
 
 
 @pytest.mark.parametrize("function", sorted(FUNCTION_CALLS))

@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .._compat import StrEnum
+from .images import DEFAULT_IMAGE
+
+
+class PodPackage(BaseModel):
+    """What the bootstrap installs: the launcher's wheel in the job's Storage folder, or a named requirement."""
+
+    model_config = ConfigDict(frozen=True)
+
+    wheel_object: str | None = None
+    """Object name in ``lora-models`` (``<user>/<job>/_launch/lora_pipeline-...whl``)."""
+    wheel_sha256: str | None = None
+    """Checked in the pod before pip sees the file."""
+    requirement: str | None = None
+    """A published requirement the user named explicitly (``lora-pipeline[train]==0.2.0``); else ``None``."""
 
 
 class PodSpec(BaseModel):
-    """Everything needed to launch one attempt of one job. ``env`` never holds the service-role key."""
+    """Everything needed to launch one attempt of one job. ``env`` never holds the service-role key.
+
+    The backend turns it into the container's env and command (:mod:`lora_pipeline.pod.launch`).
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -20,16 +37,29 @@ class PodSpec(BaseModel):
     attempt: int = 1
     name: str
     """``lp-<job_id>-<attempt>``: a retried launch finds the pod instead of creating a second one."""
-    image: str = "runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04"
+    image: str = DEFAULT_IMAGE
     gpu_type: str | None = None
     """GPU key (see :mod:`lora_pipeline.gpus`); ``None`` for the local backend."""
-    env: Mapping[str, str] = Field(default_factory=dict)
+    env: Mapping[str, str] = Field(default_factory=dict, repr=False)
+    """The pod's environment; holds the job token, so reprs show only the variable names."""
+    user_env: Mapping[str, str] = Field(default_factory=dict, repr=False)
+    """Plain variables the user asked for (checked: no service credentials, no launcher names)."""
+    secrets: Mapping[str, str] = Field(default_factory=dict)
+    """Variable name -> RunPod secret name; sent as ``{{ RUNPOD_SECRET_<name> }}`` references, never values."""
+    package: PodPackage | None = None
+    """What a container backend's bootstrap installs; ``None`` for backends that run this interpreter."""
+    max_runtime_seconds: int = 6 * 3600
+    """The bootstrap's hard timeout around the pod program."""
     command: list[str] = Field(default_factory=list)
-    """What the container runs (the bootstrap); the local backend runs the pod program directly."""
+    """A command instead of the bootstrap (tests, custom images); normally empty."""
     terminate_after: datetime | None = None
     """Server-side deadline after which the pod is terminated whatever happens inside it."""
     container_disk_gb: int = 40
     volume_gb: int = 0
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        yield from super().__repr_args__()
+        yield "env_names", sorted(self.env)
 
 
 class PodState(StrEnum):
@@ -65,6 +95,9 @@ class PodStatus(BaseModel):
     cost_per_hour: float | None = None
     exit_code: int | None = None
     detail: str | None = None
+    name: str | None = None
+    """The pod's name as the backend knows it (``lp-<job>-<attempt>``), when it reports one: how the control
+    plane checks that a pod id stored on a job really is that job's pod before acting on it."""
 
 
 @runtime_checkable
@@ -94,6 +127,14 @@ def pod_name(job_id: str, attempt: int) -> str:
     return f"lp-{job_id}-{attempt}"
 
 
+def pod_belongs_to(status: PodStatus, job_id: str) -> bool:
+    """Whether the backend's pod is one of ``job_id``'s attempts; a backend that reports no name cannot say."""
+    if status.name is None:
+        return True
+    parsed = job_id_from_pod_name(status.name)
+    return parsed is not None and parsed[0] == job_id
+
+
 def job_id_from_pod_name(name: str) -> tuple[str, int] | None:
     """``(job_id, attempt)`` from a pod name made by :func:`pod_name`, else ``None``."""
     if not name.startswith("lp-"):
@@ -102,4 +143,14 @@ def job_id_from_pod_name(name: str) -> tuple[str, int] | None:
     return (head, int(attempt)) if head and attempt.isdigit() else None
 
 
-__all__ = ["PodBackend", "PodHandle", "PodSpec", "PodState", "PodStatus", "job_id_from_pod_name", "pod_name"]
+__all__ = [
+    "PodBackend",
+    "PodHandle",
+    "PodPackage",
+    "PodSpec",
+    "PodState",
+    "PodStatus",
+    "job_id_from_pod_name",
+    "pod_belongs_to",
+    "pod_name",
+]

@@ -8,6 +8,7 @@ run (PATH, HOME, locale, temp dir, the Hugging Face offline switches). Output go
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +18,11 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .._exceptions import ConfigError
+from ..pod import launch
 from .base import PodHandle, PodSpec, PodState, PodStatus
+
+_LOCAL_POD_ID = re.compile(r"local-[0-9a-f]{12}")
 
 _PASS_THROUGH = (
     "PATH",
@@ -38,10 +43,16 @@ _PASS_THROUGH = (
 )
 
 
+TRAINER_MODULES = ("torch", "transformers", "peft", "accelerate", "safetensors")
+"""What the LoRA trainer imports (the ``train`` extra)."""
+
+
 class LocalBackend:
     """Pods as local processes: the embedded stack's default, and how tests and the demo run jobs."""
 
     name = "local"
+    installs_package = False
+    """The pod program runs in this interpreter (or ``python``), so there is no wheel to ship."""
 
     def __init__(
         self,
@@ -71,18 +82,20 @@ class LocalBackend:
         """The complete environment of the pod process."""
         env = {k: os.environ[k] for k in _PASS_THROUGH if k in os.environ}
         env.update(self.extra_env)
+        env.update(spec.user_env)
         env.update(spec.env)
         env.update(
             {
-                "LORA_POD_ID": pod_id,
-                "LORA_POD_BACKEND": self.name,
-                "LORA_WORK_DIR": str(self.work_dir / pod_id),
+                launch.POD_ID: pod_id,
+                launch.POD_BACKEND: self.name,
+                launch.WORK_DIR: str(self.work_dir / pod_id),
                 "PYTHONUNBUFFERED": "1",
             }
         )
         return env
 
     def launch(self, spec: PodSpec) -> PodHandle:
+        self._check_trainer_requirements(spec)
         with self._lock:
             for handle, process in self._pods.values():
                 if handle.name == spec.name and process.poll() is None:
@@ -101,6 +114,14 @@ class LocalBackend:
             )
             self._pods[pod_id] = (handle, self._start(pod_id))
             return handle
+
+    def _check_trainer_requirements(self, spec: PodSpec) -> None:
+        """Name the ``train`` extra before launch, not a ModuleNotFoundError a second into the pod."""
+        trainer = {**self.extra_env, **spec.user_env, **spec.env}.get(launch.TRAINER, "lora")
+        if not spec.command and trainer == "lora" and self.python == sys.executable:
+            from .._extras import require
+
+            require(TRAINER_MODULES, "train", "LocalBackend runs the LoRA trainer in this Python environment")
 
     def _start(self, pod_id: str) -> subprocess.Popen[bytes]:
         command, env = self._launches[pod_id]
@@ -130,10 +151,16 @@ class LocalBackend:
         return dict(self._launches[handle.pod_id][1])
 
     def log_path(self, pod_id: str) -> Path:
+        """The pod's log file; only ids this backend makes (``local-<12 hex>``) map to a path, so a pod id
+        read from a job row can never name a file elsewhere."""
+        if not _LOCAL_POD_ID.fullmatch(pod_id):
+            raise ConfigError(f"{pod_id!r} is not a local pod id (local-<12 hex digits>)", argument="pod_id")
         return self.work_dir / f"{pod_id}.log"
 
     def logs(self, handle: PodHandle, *, tail: int = 200) -> str:
-        """The last ``tail`` lines the pod program printed."""
+        """The last ``tail`` lines the pod program printed; empty for a pod this backend did not launch."""
+        if handle.pod_id not in self._pods:
+            return ""
         path = self.log_path(handle.pod_id)
         if not path.exists():
             return ""
@@ -143,10 +170,12 @@ class LocalBackend:
         entry = self._pods.get(handle.pod_id)
         if entry is None:
             return PodStatus(pod_id=handle.pod_id, state=PodState.TERMINATED, detail="unknown to this backend")
-        code = entry[1].poll()
-        if code is None:
-            return PodStatus(pod_id=handle.pod_id, state=PodState.RUNNING, cost_per_hour=self.price_per_hour)
-        return PodStatus(pod_id=handle.pod_id, state=PodState.EXITED, exit_code=code, cost_per_hour=self.price_per_hour)
+        known, process = entry
+        code = process.poll()
+        state = PodState.RUNNING if code is None else PodState.EXITED
+        return PodStatus(
+            pod_id=handle.pod_id, state=state, exit_code=code, cost_per_hour=self.price_per_hour, name=known.name
+        )
 
     def wait(self, handle: PodHandle, timeout: float | None = None) -> int | None:
         """Wait for the pod process to exit; its exit code (None if still running at the timeout)."""

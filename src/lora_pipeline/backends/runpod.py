@@ -1,6 +1,11 @@
 """Pods on RunPod (DESIGN §8, research/runpod.md).
 
-:class:`RunPodBackend` talks through the pinned SDK's transport (``runpod.api.graphql.run_graphql_query``,
+Two transports. ``transport="rest"`` (the default) speaks RunPod's REST API v2 over httpx
+(:mod:`._runpod_rest`, :mod:`._runpod_rest_pods`, failover by the catalog in :mod:`._runpod_catalog`) and
+needs no ``runpod`` package. ``transport="graphql"`` is the path below, kept until RunPod switches GraphQL
+off (HTTP 410, announced for early 2027), after which it raises :class:`~lora_pipeline.APIRetired` at once.
+
+Over GraphQL :class:`RunPodBackend` talks through the pinned SDK's transport (``runpod.api.graphql.run_graphql_query``,
 which reads ``RUNPOD_API_BASE_URL`` on every call) but writes every query itself with JSON-escaped literals
 (see :mod:`._runpod_graphql`). On top of the bare transport it adds:
 
@@ -14,6 +19,7 @@ which reads ``RUNPOD_API_BASE_URL`` on every call) but writes every query itself
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -29,14 +35,18 @@ from .._logging import get_logger, register_secret
 from .._retry import MAX_DELAY, retrying
 from ..gpus import GPUS, get_gpu
 from . import _runpod_graphql as gql
+from ._container_launch import container_launch
 from ._runpod_graphql import CloudType
+from ._runpod_rest import RestTransport
+from ._runpod_rest_pods import RestPods, create_body, wanted_from_offers
 from .base import PodHandle, PodSpec, PodState, PodStatus, job_id_from_pod_name
-from .bootstrap import docker_args_from_command
 
 log = get_logger("backends.runpod")
 
 SDK_TIMEOUT = 30.0
 """runpod-python 1.12.0's fixed ``requests`` timeout; a call cannot outlive it."""
+TRANSPORTS = ("rest", "graphql")
+TRANSPORT_ENV = "LORA_PIPELINE_RUNPOD_TRANSPORT"
 _CAPACITY_MESSAGE = "RunPod returned no pod: no instances available for this offer (or an unknown gpuTypeId)"
 _STATES = {
     "CREATED": PodState.PROVISIONING,
@@ -110,8 +120,12 @@ class RunPodBackend:
         max_attempts: tries of one request on transient failures (429, 5xx, timeouts, dropped connections).
         capacity_rounds: passes over the offers before a launch gives up with :class:`CapacityError`;
             rounds are separated by a jittered backoff.
-        timeout: seconds to wait for one reply (at most the SDK's own 30 s).
+        timeout: seconds to wait for one reply (over GraphQL at most the SDK's own 30 s).
         sleep: how to wait between tries (inject a no-op in tests).
+        transport: ``"rest"`` (REST API v2, the default) or ``"graphql"`` (the runpod SDK, until RunPod
+            retires it); ``None`` reads ``LORA_PIPELINE_RUNPOD_TRANSPORT``.
+        status_ttl: over REST, seconds one pod list answers every :meth:`status` call, so that many jobs
+            and waiters share one request (RunPod's quota is per user; the job's truth is its heartbeat).
 
     Example:
         >>> backend = RunPodBackend(api_key, [RunPodOffer(gpu_type="A40", cloud_type="SECURE"),
@@ -120,6 +134,10 @@ class RunPodBackend:
     """
 
     name = "runpod"
+    installs_package = True
+    """Pods run a container image: ``lp.jobs.deploy`` ships the launcher's wheel for the bootstrap to install."""
+    logs: Callable[..., str] | None = None
+    """``logs(handle, tail=200)`` over REST (``lp.jobs.logs`` uses it); GraphQL has no log API, so ``None``."""
 
     def __init__(
         self,
@@ -130,6 +148,8 @@ class RunPodBackend:
         capacity_rounds: int = 2,
         timeout: float = SDK_TIMEOUT,
         sleep: Callable[[float], None] = time.sleep,
+        transport: str | None = None,
+        status_ttl: float = 10.0,
     ) -> None:
         key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
         if not key:
@@ -139,8 +159,19 @@ class RunPodBackend:
                 argument="api_key",
                 env_names=("LORA_PIPELINE_RUNPOD_API_KEY", "RUNPOD_API_KEY"),
             )
-        if max_attempts < 1 or capacity_rounds < 1 or timeout <= 0:
-            raise ConfigError("max_attempts and capacity_rounds must be >= 1 and timeout > 0", argument="timeout")
+        if max_attempts < 1 or capacity_rounds < 1 or timeout <= 0 or status_ttl < 0:
+            raise ConfigError(
+                "max_attempts and capacity_rounds must be >= 1, timeout > 0 and status_ttl >= 0", argument="timeout"
+            )
+        chosen = (transport or os.environ.get(TRANSPORT_ENV) or "rest").strip().lower()
+        if chosen not in TRANSPORTS:
+            raise ConfigError(
+                f"unknown RunPod transport {chosen!r}: use transport='rest' (REST API v2, the default) or "
+                f"'graphql' (until RunPod retires it), or set {TRANSPORT_ENV}",
+                argument="transport",
+                env_names=(TRANSPORT_ENV,),
+            )
+        self.transport = chosen
         register_secret(key)
         self._api_key = SecretStr(key)
         self.offers = list(offers or ())
@@ -150,6 +181,13 @@ class RunPodBackend:
         self._sleep = sleep
         self._unsettled: dict[str, _SdkCall] = {}
         self._unsettled_lock = threading.Lock()
+        self._rest: RestPods | None = None
+        if chosen == "rest":
+            rest = RestTransport(self._api_key, timeout=timeout, max_attempts=max_attempts, sleep=sleep)
+            self._rest = RestPods(
+                rest, max_attempts=max_attempts, capacity_rounds=capacity_rounds, sleep=sleep, status_ttl=status_ttl
+            )
+            self.logs = self._rest_logs
 
     # --- PodBackend -------------------------------------------------------------------------------------
     def launch(self, spec: PodSpec) -> PodHandle:
@@ -160,16 +198,30 @@ class RunPodBackend:
             InsufficientFunds, AuthenticationError, BadRequest: not retried.
             RateLimited, ServiceUnavailable, Timeout: still failing after ``max_attempts`` tries.
         """
-        docker_args = docker_args_from_command(spec.command) if spec.command else ""
+        container = container_launch(spec)  # env + command: the one launch contract, for both transports
+        if self._rest is not None:
+            body = create_body(
+                name=spec.name,
+                image=spec.image,
+                env=container.env,
+                docker_args=container.docker_args,
+                container_disk_gb=spec.container_disk_gb,
+                volume_gb=spec.volume_gb,
+            )
+            if container.allowed_cuda_versions:
+                body["gpu"]["allowedCudaVersions"] = container.allowed_cuda_versions
+            return self._rest.launch(body, wanted_from_offers(self._offers_for(spec)))
         fields = gql.deploy_input(
             name=spec.name,
             image=spec.image,
-            env=spec.env,
-            docker_args=docker_args,
+            env=container.env,
+            docker_args=container.docker_args,
             container_disk_gb=spec.container_disk_gb,
             volume_gb=spec.volume_gb,
             terminate_after=spec.terminate_after,
         )
+        if container.allowed_cuda_versions:
+            fields["allowedCudaVersions"] = container.allowed_cuda_versions
         offers = self._offers_for(spec)
         existing = self._find_by_name(spec.name)
         if existing is not None:
@@ -179,6 +231,8 @@ class RunPodBackend:
 
     def status(self, handle: PodHandle) -> PodStatus:
         """RunPod's view of the pod; a pod RunPod no longer lists is ``TERMINATED``."""
+        if self._rest is not None:
+            return self._rest.status(handle.pod_id)
         pod = self._query(gql.pod_query(handle.pod_id), "pod", resource=handle.pod_id)
         if pod is None:
             return PodStatus(pod_id=handle.pod_id, state=PodState.TERMINATED, detail="RunPod no longer lists this pod")
@@ -187,10 +241,13 @@ class RunPodBackend:
             state=_state_of(pod),
             cost_per_hour=pod.get("costPerHr"),
             detail=pod.get("lastStatusChange"),
+            name=pod.get("name"),
         )
 
     def terminate(self, handle: PodHandle) -> None:
         """Terminate the pod; "pod not found to terminate" (already gone) counts as done."""
+        if self._rest is not None:
+            return self._rest.terminate(handle.pod_id)
         try:
             self._retrying()(self._request, gql.terminate_mutation(handle.pod_id), resource=handle.pod_id)
         except NotFound:
@@ -201,12 +258,26 @@ class RunPodBackend:
         if gpu_type is None:
             return None
         gpu_id = get_gpu(gpu_type).runpod_id
+        if self._rest is not None:
+            return self._rest.price(gpu_id)
         types = self._query(gql.gpu_price_query(gpu_id), "gpuTypes", resource=gpu_id) or []
         return gql.lowest_price(types[0]) if types else None
 
     def list_pods(self, prefix: str = "lp-") -> list[PodHandle]:
         """Live pods whose name starts with ``prefix``."""
+        if self._rest is not None:
+            return self._rest.list_pods(prefix)
         return self._list(prefix, retry=True)
+
+    def _rest_logs(self, handle: PodHandle, *, tail: int = 200) -> str:
+        """The pod's recent output from REST v2's log stream (read until it goes quiet)."""
+        assert self._rest is not None
+        return "\n".join(line.line for line in self._rest.transport.pod_logs(handle.pod_id, tail=tail))
+
+    def billed_usd(self, handle: PodHandle, since: datetime) -> float | None:
+        """What RunPod billed the pod since ``since`` (REST ``/v2/billing/pods``), to reconcile our own
+        timestamps x rate estimate; ``None`` over GraphQL or when billing is not available yet."""
+        return self._rest.billed_usd(handle.pod_id, since) if self._rest is not None else None
 
     def reap(self, should_terminate: Callable[[str, int, PodHandle], bool]) -> list[PodHandle]:
         """Terminate the ``lp-`` pods that ``should_terminate(job_id, attempt, handle)`` condemns.
@@ -261,6 +332,22 @@ class RunPodBackend:
             CapacityError, InsufficientFunds, AuthenticationError, ...: RunPod's refusal.
         """
         gpu = get_gpu(gpu_type)
+        if self._rest is not None:
+            return self._create_pod_over_rest(
+                gpu.runpod_id,
+                str(cloud_type),
+                data_center_id,
+                create_body(
+                    name=name,
+                    image=image,
+                    env=env or {},
+                    docker_args=docker_args or "",
+                    container_disk_gb=container_disk_gb,
+                    volume_gb=volume_gb,
+                    gpu_count=gpu_count,
+                    ports=ports,
+                ),
+            )
         fields = gql.deploy_input(
             name=name,
             image=image,
@@ -274,6 +361,17 @@ class RunPodBackend:
         )
         fields.update(gql.offer_input(gpu.runpod_id, str(cloud_type), data_center_id))
         return self._deploy(fields)
+
+    def _create_pod_over_rest(
+        self, gpu_id: str, cloud: str, data_center_id: str | None, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        assert self._rest is not None
+        body = {**body, "gpu": {**body["gpu"], "id": gpu_id}}
+        if cloud != "ALL":  # REST v2 has no ALL; left out, RunPod's default (SECURE) applies
+            body["cloud"] = cloud
+        if data_center_id:
+            body["dataCenterIds"] = [data_center_id]
+        return self._rest.transport.create_pod(body)
 
     # --- launch internals -------------------------------------------------------------------------------
     def _offers_for(self, spec: PodSpec) -> list[RunPodOffer]:
@@ -431,4 +529,4 @@ def _round_delay(round_number: int) -> float:
     return min(MAX_DELAY, 2.0 ** (round_number - 1)) + random.uniform(0, 1.0)
 
 
-__all__ = ["SDK_TIMEOUT", "CloudType", "RunPodBackend", "RunPodOffer"]
+__all__ = ["SDK_TIMEOUT", "TRANSPORTS", "CloudType", "RunPodBackend", "RunPodOffer"]

@@ -199,8 +199,11 @@ class PodProgram:
     def download_dataset(self, dataset: dict[str, Any]) -> Path:
         from .._transfer import download_file
 
-        target = self.env.work_dir / "data" / (dataset.get("file_name") or "dataset.jsonl")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        from .._paths import contained_path
+
+        folder = self.env.work_dir / "data"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = contained_path(folder, dataset.get("file_name") or "dataset.jsonl", what="the job's dataset")
         self._executor().run(
             download_file(
                 dataset["bucket"],

@@ -14,9 +14,9 @@ from typing import Any
 
 from .._exceptions import InvalidTransition, LoraPipelineError
 from .._ops import Offload, Plan
-from ..backends.base import PodBackend, PodHandle, PodState, pod_name
+from ..backends.base import PodBackend, PodHandle, PodState, PodStatus, pod_belongs_to, pod_name
 from ..types.jobs import JobStatus, TrainingJob
-from ._common import one, rows, table
+from ._common import one, rpc, table
 
 HEARTBEAT_TIMEOUT = timedelta(minutes=10)
 PROVISION_TIMEOUT = timedelta(minutes=20)
@@ -36,13 +36,13 @@ def move(
     status: JobStatus,
     *,
     reason: str | None = None,
-    extra: dict[str, Any] | None = None,
+    error: dict[str, Any] | None = None,
+    backend: str | None = None,
 ) -> Plan[TrainingJob]:
-    """Change the job's status (the SQL trigger refuses illegal moves and writes the event)."""
-    changes: dict[str, Any] = {"status": status.value, **(extra or {})}
-    if reason is not None:
-        changes["status_reason"] = reason
-    result = yield table("training_jobs", lambda t: t.update(changes).eq("id", job.id), what=f"job {job.id}")
+    """Change the job's status through ``job_move`` (owner or service role; the SQL trigger refuses illegal
+    moves and writes the event). Running, uploading and succeeded are the pod's to report."""
+    params = {"job_id": job.id, "status": status.value, "reason": reason, "error": error, "backend": backend}
+    result = yield rpc("job_move", params, idempotent=False)
     return TrainingJob.model_validate(one(result, "job", job.id))
 
 
@@ -51,11 +51,7 @@ def fail(job: TrainingJob, reason: str, message: str) -> Plan[TrainingJob]:
     if job.terminal:
         return job
     try:
-        return (
-            yield from move(
-                job, JobStatus.FAILED, reason=reason, extra={"error": {"reason": reason, "message": message}}
-            )
-        )
+        return (yield from move(job, JobStatus.FAILED, reason=reason, error={"reason": reason, "message": message}))
     except InvalidTransition:
         return (yield from fetch_job(job.id))
 
@@ -86,57 +82,46 @@ def handle_for(job: TrainingJob, backend: PodBackend) -> PodHandle | None:
     )
 
 
-def open_cost_record(job: TrainingJob, started_at: datetime) -> Plan[None]:
-    row = {
+def record_launch(job: TrainingJob, handle: PodHandle) -> Plan[TrainingJob]:
+    """Store the pod the backend launched (once per attempt) and open this attempt's cost record, in SQL."""
+    params = {
         "job_id": job.id,
-        "user_id": job.user_id,
-        "attempt": job.attempt,
-        "gpu_type": job.gpu_type,
-        "hourly_rate": job.cost_per_hour or 0.0,
-        "seconds": 0,
-        "amount_usd": 0,
-        "started_at": started_at.isoformat(),
-        "ended_at": None,
+        "pod_id": handle.pod_id,
+        "gpu_type": handle.gpu_type,
+        "cost_per_hour": handle.cost_per_hour,
     }
-    yield table("cost_records", lambda t: t.upsert(row, on_conflict="job_id,attempt", returning="minimal"))
+    result = yield rpc("job_record_launch", params, idempotent=False)
+    return TrainingJob.model_validate(one(result, "job", job.id))
 
 
-def account_cost(job: TrainingJob, now: datetime) -> Plan[float]:
-    """Update this attempt's cost record from our own timestamps; returns the job's cost so far (USD)."""
-    result = yield table("cost_records", lambda t: t.select("*").eq("job_id", job.id))
-    records = rows(result)
-    total = 0.0
-    for record in records:
-        amount = float(record["amount_usd"])
-        if record["attempt"] == job.attempt and record.get("started_at"):
-            started = datetime.fromisoformat(record["started_at"])
-            end = job.finished_at or now
-            seconds = max(0.0, (end - started).total_seconds())
-            rate = float(job.cost_per_hour if job.cost_per_hour is not None else record["hourly_rate"])
-            amount = round(seconds / 3600 * rate, 6)
-            update = {
-                "seconds": round(seconds, 3),
-                "amount_usd": amount,
-                "hourly_rate": rate,
-                "ended_at": job.finished_at.isoformat() if job.finished_at else None,
-            }
-
-            def close(t: Any, values: dict[str, Any] = update, record_id: Any = record["id"]) -> Any:
-                return t.update(values, returning="minimal").eq("id", record_id)
-
-            yield table("cost_records", close)
-        total += amount
-    return total
+def account_cost(job: TrainingJob) -> Plan[float]:
+    """Bring this attempt's cost record up to date (the job's rate x the database clock); the job's total USD."""
+    result = yield rpc("job_account_cost", {"job_id": job.id})
+    return float(result.data or 0.0)
 
 
 def terminate_pod(job: TrainingJob, backend: PodBackend | None) -> Plan[None]:
+    """Terminate the job's pod, after checking with the backend that the stored pod id is this job's pod.
+
+    ``pod_id`` came from a row; whoever runs this (often the service role, for every tenant) must never act on
+    a pod of another job because a row said so.
+    """
     handle = handle_for(job, backend) if backend is not None else None
     if handle is None or backend is None:
         return
     try:
+        status = yield Offload(backend.status, (handle,))
+        if not pod_belongs_to(status, job.id):
+            yield from _foreign_pod(job, status)
+            return
         yield Offload(backend.terminate, (handle,))
     except LoraPipelineError as error:
         yield from event(job, "pod", f"could not terminate pod {handle.pod_id}: {error.message}", level="warning")
+
+
+def _foreign_pod(job: TrainingJob, status: PodStatus) -> Plan[None]:
+    message = f"pod {status.pod_id} is {status.name!r}, not a pod of this job: left alone"
+    yield from event(job, "pod", message, level="warning", data={"pod_id": status.pod_id, "pod_name": status.name})
 
 
 def reconcile(job: TrainingJob, backend: PodBackend | None, now: datetime) -> Plan[TrainingJob]:
@@ -149,7 +134,7 @@ def reconcile(job: TrainingJob, backend: PodBackend | None, now: datetime) -> Pl
     elif job.terminal and job.pod_id and backend is not None:
         yield from terminate_pod(job, backend)
     if job.pod_id and job.status is not JobStatus.CREATED:
-        yield from account_cost(job, now)
+        yield from account_cost(job)
     return job
 
 
@@ -165,12 +150,15 @@ def _finish_cancel(job: TrainingJob) -> Plan[TrainingJob]:
 
 
 def _check_live(job: TrainingJob, backend: PodBackend | None, now: datetime) -> Plan[TrainingJob]:
-    cost = yield from account_cost(job, now)
+    cost = yield from account_cost(job)
     problem = _overrun(job, cost, now)
     if problem is None and backend is not None and job.pod_id:
         handle = handle_for(job, backend)
-        state = (yield Offload(backend.status, (handle,))).state if handle else PodState.UNKNOWN
-        if state in (PodState.EXITED, PodState.TERMINATED):
+        status = (yield Offload(backend.status, (handle,))) if handle else None
+        state = status.state if status is not None else PodState.UNKNOWN
+        if status is not None and not pod_belongs_to(status, job.id):
+            problem = ("pod_lost", f"pod {job.pod_id} is not a pod of this job ({status.name!r})")
+        elif state in (PodState.EXITED, PodState.TERMINATED):
             latest = yield from fetch_job(job.id)
             if latest.terminal:
                 return latest
@@ -208,8 +196,8 @@ __all__ = [
     "fetch_job",
     "handle_for",
     "move",
-    "open_cost_record",
     "reconcile",
+    "record_launch",
     "terminate_pod",
     "utcnow",
 ]

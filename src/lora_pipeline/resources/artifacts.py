@@ -7,6 +7,7 @@ from typing import Any
 
 from .._exceptions import ConfigError, NotFound
 from .._ops import Call, Plan
+from .._paths import contained_path
 from .._progress import ProgressArg
 from .._resource import SyncAPIResource
 from .._transfer import download_file
@@ -60,9 +61,7 @@ class _ArtifactPlans:
         target = Path(dest_dir)
         target.mkdir(parents=True, exist_ok=True)
         for file in artifact.files:
-            destination = (target / file.name).resolve()
-            if target.resolve() not in destination.parents:
-                raise ConfigError(f"artifact file name {file.name!r} escapes the destination folder")
+            destination = contained_path(target, file.name, what=f"artifact {artifact.id}")
             destination.parent.mkdir(parents=True, exist_ok=True)
             if destination.exists() and destination.stat().st_size == file.size:
                 from ._common import sha256_file

@@ -16,6 +16,7 @@ from typing import Any
 
 from .._exceptions import ConfigError, DatasetValidationError, LoraPipelineError, PayloadTooLarge
 from .._ops import Offload, Op, Plan
+from .._paths import download_target
 from .._progress import ProgressArg
 from .._resource import SyncAPIResource
 from .._transfer import UploadInterrupted, download_file, upload_file
@@ -177,9 +178,7 @@ class _DatasetPlans:
         dataset = yield from self._plan_retrieve(dataset_id)
         if dataset.status is not DatasetStatus.READY or not dataset.storage_path:
             raise ConfigError(f"dataset {dataset.id} is {dataset.status}, not ready: nothing to download")
-        target = Path(dest)
-        if target.is_dir():
-            target = target / (dataset.file_name or Path(dataset.storage_path).name)
+        target = download_target(dest, dataset.file_name, f"{dataset.id}.jsonl", what=f"dataset {dataset.id}")
         return (
             yield from download_file(
                 dataset.storage_bucket,

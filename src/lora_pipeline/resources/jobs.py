@@ -15,18 +15,18 @@ import math
 import secrets
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from .._exceptions import CapacityError, ConfigError, InsufficientFunds, LoraPipelineError, WaitTimeout
 from .._logging import register_secret
 from .._ops import Now, Offload, Plan, Sleep
 from .._resource import SyncAPIResource
-from .._version import __version__
-from ..backends.base import PodBackend, PodSpec, pod_name
+from ..backends.base import PodBackend, pod_belongs_to
 from ..gpus import DEFAULT_GPU, check_fit, estimate_memory_gb, get_gpu, model_size_billions
 from ..presets import resolve_hyperparameters
 from ..types.jobs import ACTIVE_STATUSES, CostEstimate, JobCredentials, JobEvent, JobStatus, TrainingJob
-from ._common import one, require_id, rows, table
+from ._common import one, require_id, rows, rpc, table
 from ._job_control import (
     account_cost,
     event,
@@ -34,10 +34,11 @@ from ._job_control import (
     fetch_job,
     handle_for,
     move,
-    open_cost_record,
     reconcile,
+    record_launch,
     utcnow,
 )
+from ._job_launch import LaunchOptions, launch_options, pod_spec, ship_package
 from ._job_progress import JobProgress, ProgressOption
 
 TOKEN_MARGIN = timedelta(hours=1)
@@ -147,18 +148,17 @@ class _JobPlans:
         token = secrets.token_urlsafe(32)
         register_secret(token)
         expires_at = utcnow() + (ttl or job.max_runtime + TOKEN_MARGIN)
-        update = {
-            "job_token_hash": hashlib.sha256(token.encode()).hexdigest(),
-            "job_token_expires_at": expires_at.isoformat(),
+        params = {
+            "job_id": job.id,
+            "token_hash": hashlib.sha256(token.encode()).hexdigest(),
+            "expires_at": expires_at.isoformat(),
         }
-        yield table("training_jobs", lambda t: t.update(update, returning="minimal").eq("id", job.id))
+        yield rpc("job_set_token", params, idempotent=False)
         return JobCredentials(
             job_id=job.id, token=token, url=self._core.url, anon_key=anon_key.get_secret_value(), expires_at=expires_at
         )
 
-    def _plan_deploy(
-        self, job_id: str, backend: PodBackend, image: str | None, wheel_url: str | None
-    ) -> Plan[TrainingJob]:
+    def _plan_deploy(self, job_id: str, backend: PodBackend, options: LaunchOptions) -> Plan[TrainingJob]:
         job = yield from self._plan_retrieve(job_id)
         if job.status is not JobStatus.CREATED:
             return job
@@ -172,8 +172,13 @@ class _JobPlans:
             return (yield from fail(job, "validation_failed", f"dataset is {dataset['status']}, not ready"))
         job = yield from move(job, JobStatus.QUEUED)
         credentials = yield from self._plan_issue_token(job.id, None)
-        spec = _pod_spec(job, credentials, backend, image, wheel_url)
-        job = yield from move(job, JobStatus.PROVISIONING, extra={"backend": backend.name})
+        try:
+            package = yield from ship_package(job, options)
+        except LoraPipelineError as error:
+            yield from fail(job, "deploy_error", f"could not ship lora-pipeline to the pod: {error}")
+            raise
+        spec = pod_spec(job, credentials, options, package)
+        job = yield from move(job, JobStatus.PROVISIONING, backend=backend.name)
         try:
             handle = yield Offload(backend.launch, (spec,))
         except CapacityError as error:
@@ -185,17 +190,14 @@ class _JobPlans:
         except LoraPipelineError as error:
             yield from fail(job, "deploy_error", str(error))
             raise
-        update = {"pod_id": handle.pod_id, "cost_per_hour": handle.cost_per_hour, "gpu_type": handle.gpu_type}
-        result = yield table("training_jobs", lambda t: t.update(update).eq("id", job.id))
-        job = TrainingJob.model_validate(one(result, "job", job.id))
+        job = yield from record_launch(job, handle)
         price = f" at ${handle.cost_per_hour:.2f}/h" if handle.cost_per_hour is not None else ""
         yield from event(
             job,
             "deploy",
             f"launched pod {handle.pod_id} on {backend.name}{price}",
-            data={"pod_id": handle.pod_id, "name": spec.name, "backend": backend.name},
+            data={"pod_id": handle.pod_id, "name": spec.name, "backend": backend.name, "attempt": job.attempt},
         )
-        yield from open_cost_record(job, handle.created_at or utcnow())
         return job
 
     def _plan_cancel(self, job_id: str, backend: PodBackend | None) -> Plan[TrainingJob]:
@@ -261,7 +263,7 @@ class _JobPlans:
         try:
             while True:
                 job = (yield from self._plan_sync(job_id, backend, run_gates=False))[0]
-                cost = (yield from account_cost(job, utcnow())) if job.pod_id else None
+                cost = (yield from account_cost(job)) if job.pod_id else None
                 view.update(job, cost)
                 if job.terminal:
                     break
@@ -282,8 +284,10 @@ class _JobPlans:
         job = yield from fetch_job(require_id(job_id, "job_id"))
         reader = getattr(backend, "logs", None)
         handle = handle_for(job, backend) if backend is not None else None
-        if handle is not None and reader is not None:
-            return str((yield Offload(reader, (handle,), {"tail": tail})))
+        if handle is not None and reader is not None and backend is not None:
+            status = yield Offload(backend.status, (handle,))
+            if pod_belongs_to(status, job.id):  # pod_id is a stored value: read only this job's own pod
+                return str((yield Offload(reader, (handle,), {"tail": tail})))
         events = yield from self._plan_events(job.id, None)
         return "\n".join(f"{e.created_at:%H:%M:%S} {e.level:7} {e.message}" for e in events[-tail:])
 
@@ -323,6 +327,7 @@ class _JobPlans:
         dataset = one(found, "dataset", dataset_id)
         hp = resolve_hyperparameters(preset, hyperparameters)
         gpu = get_gpu(gpu_type or DEFAULT_GPU)
+        check_fit(gpu, base_model, hp)  # the same refusal as create: never a price for a job that cannot run
         live = (yield Offload(backend.price, (gpu.key,))) if backend is not None else None
         return estimate_cost(
             dataset.get("num_examples") or 0, dataset.get("token_stats") or {}, base_model, hp, gpu, live
@@ -336,29 +341,6 @@ def _silent(job: TrainingJob) -> bool:
     limit = HEARTBEAT_TIMEOUT if last is not None else PROVISION_TIMEOUT
     reference = last or job.updated_at
     return reference is not None and utcnow() - reference > limit
-
-
-def _pod_spec(
-    job: TrainingJob, credentials: JobCredentials, backend: PodBackend, image: str | None, wheel_url: str | None
-) -> PodSpec:
-    env = {**credentials.env(), "LORA_PIPELINE_VERSION": __version__}
-    terminate_after = utcnow() + job.max_runtime + timedelta(minutes=10)
-    fields: dict[str, Any] = {
-        "job_id": job.id,
-        "attempt": job.attempt,
-        "name": pod_name(job.id, job.attempt),
-        "gpu_type": job.gpu_type,
-        "terminate_after": terminate_after,
-    }
-    if image:
-        fields["image"] = image
-    if backend.name == "runpod":
-        from ..backends.bootstrap import bootstrap_command, bootstrap_env, default_package_spec, render_bootstrap
-
-        script = render_bootstrap(package_spec=default_package_spec(), wheel_url=wheel_url)
-        env.update(bootstrap_env(script))
-        fields["command"] = bootstrap_command(script)
-    return PodSpec(env=env, **fields)
 
 
 def estimate_cost(
@@ -450,15 +432,37 @@ class Jobs(SyncAPIResource, _JobPlans):
         return self._run(self._plan_issue_token(job_id, ttl))
 
     def deploy(
-        self, job_id: str, *, backend: PodBackend, image: str | None = None, wheel_url: str | None = None
+        self,
+        job_id: str,
+        *,
+        backend: PodBackend,
+        image: str | None = None,
+        wheel: str | Path | None = None,
+        requirement: str | None = None,
+        env: dict[str, str] | None = None,
+        secrets: dict[str, str] | None = None,
     ) -> TrainingJob:
         """Validate, queue, issue the job token and launch the pod; returns the job in ``provisioning``.
 
+        On a container backend (RunPod) the pod installs the exact lora-pipeline this process runs: a wheel
+        of it is uploaded into the job's Storage folder and its SHA-256 checked in the pod before pip runs.
+
+        Args:
+            image: the container image (default :data:`lora_pipeline.backends.images.DEFAULT_IMAGE`); a tag
+                showing torch older than 2.5 is refused before anything is created.
+            wheel: a prebuilt ``lora_pipeline-*.whl`` to ship instead of building one from this process.
+            requirement: install this published requirement instead of a shipped wheel (only when named).
+            env: plain variables for the pod (never Supabase service credentials).
+            secrets: variable name -> RunPod secret name, e.g. ``{"HF_TOKEN": "hf_token"}``; the pod gets
+                ``{{ RUNPOD_SECRET_hf_token }}``, which RunPod resolves, never the value.
+
         Raises:
+            ConfigError: bad ``image``, ``wheel``, ``env`` or ``secrets`` (nothing was changed).
             CapacityError / InsufficientFunds: the backend could not place the pod (the job is failed with
                 ``no_capacity`` / ``insufficient_funds``).
         """
-        return self._run(self._plan_deploy(job_id, backend, image, wheel_url))
+        options = launch_options(backend, image=image, wheel=wheel, requirement=requirement, env=env, secrets=secrets)
+        return self._run(self._plan_deploy(job_id, backend, options))
 
     def cancel(self, job_id: str, *, backend: PodBackend | None = None) -> TrainingJob:
         """Cancel: ``cancelling`` at once, ``cancelled`` once the pod is gone (terminated here when ``backend``

@@ -19,6 +19,7 @@ from urllib.parse import quote
 from .._exceptions import ConfigError, NotFound
 from .._logging import register_secret
 from .._ops import Http, HttpResult, Offload, Plan
+from .._paths import download_target
 from .._resource import SyncAPIResource
 from ..types.datasets import DatasetDownload, IssuedToken
 from ._common import encode_path, one, require_id, rows, rpc, sha256_file, table
@@ -62,16 +63,17 @@ class _TokenPlans:
         result = yield rpc("redeem_download_token", {"token": token.strip()}, idempotent=False)
         info = result.data if isinstance(result.data, dict) else {}
         register_secret(info.get("grant"))
+        lifetime = _signed_url_seconds(info.get("token_expires_at"))
         signed: HttpResult = yield Http(
             "POST",
             f"/storage/v1/object/sign/{info['bucket']}/{encode_path(info['path'])}",
             what="sign download",
             service="storage",
-            json={"expiresIn": SIGNED_URL_SECONDS},
+            json={"expiresIn": lifetime},
             headers={"x-lora-download-grant": info["grant"]},
         )
         signed_url = f"{self._core.url}/storage/v1{signed.json()['signedURL']}"
-        expires_at = datetime.now(timezone.utc) + timedelta(seconds=SIGNED_URL_SECONDS)
+        expires_at = datetime.now(timezone.utc) + timedelta(seconds=lifetime)
         return DatasetDownload(
             dataset_id=info["dataset_id"],
             name=info["name"],
@@ -88,9 +90,9 @@ class _TokenPlans:
         from .._exceptions import ArtifactIntegrityError
 
         download = yield from self._plan_redeem(token)
-        target = Path(dest)
-        if target.is_dir():
-            target = target / (download.file_name or f"{download.dataset_id}.jsonl")
+        target = download_target(
+            dest, download.file_name, f"{download.dataset_id}.jsonl", what=f"dataset {download.dataset_id}"
+        )
         yield Http(
             "GET",
             download.signed_url,
@@ -128,6 +130,14 @@ class _TokenPlans:
     def _plan_cleanup(self) -> Plan[int]:
         result = yield rpc("cleanup_expired_dataset_tokens", {}, idempotent=False)
         return int(result.data or 0)
+
+
+def _signed_url_seconds(token_expires_at: str | None) -> int:
+    """Five minutes, or less when the token itself expires sooner: a signed URL never outlives its token."""
+    if not token_expires_at:
+        return SIGNED_URL_SECONDS
+    left = (datetime.fromisoformat(token_expires_at) - datetime.now(timezone.utc)).total_seconds()
+    return max(1, min(SIGNED_URL_SECONDS, int(left)))
 
 
 class Tokens(SyncAPIResource, _TokenPlans):

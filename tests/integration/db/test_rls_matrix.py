@@ -25,10 +25,10 @@ OWNER_CAN = {
     "job_events": "SI",
     "metrics_points": "S",
     "model_artifacts": "SD",
-    "cost_records": "SIU",
+    "cost_records": "S",
     "notifications": "SIUD",
     "model_baselines": "SIUD",
-    "validation_results": "SI",
+    "validation_results": "S",
 }
 ROLES = ("anon", "user_a", "user_b", "service")
 OPS = "SIUD"

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..._exceptions import ConfigError, NotFound
 from ..._ops import Call, Plan
+from ..._paths import contained_path
 from ..._progress import ProgressArg
 from ..._resource import AsyncAPIResource, SyncAPIResource
 from ..._transfer import download_file

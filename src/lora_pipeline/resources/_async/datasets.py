@@ -9,6 +9,7 @@ from typing import Any
 
 from ..._exceptions import ConfigError, DatasetValidationError, LoraPipelineError, PayloadTooLarge
 from ..._ops import Offload, Op, Plan
+from ..._paths import download_target
 from ..._progress import ProgressArg
 from ..._resource import AsyncAPIResource, SyncAPIResource
 from ..._transfer import UploadInterrupted, download_file, upload_file

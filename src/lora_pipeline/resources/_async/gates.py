@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..._exceptions import ConfigError, LoraPipelineError, NotFound
 from ..._ops import Plan
 from ..._resource import AsyncAPIResource, SyncAPIResource
-from ...gates import Aggregation, BaselineSource, Condition, Decision, GateReport, ResolvedBaseline, evaluate
+from ...gates import Aggregation, BaselineSource, Condition, GateReport, ResolvedBaseline, evaluate
 from ...types.jobs import JobStatus, TrainingJob
-from .._common import require_id, rows, table
-from .._job_control import fetch_job, move
+from .._common import require_id, rows, rpc, table
+from .._job_control import fetch_job
 from ..gates import (
     _RELATIVE,
+    COMPLETION_HOOK,
+    GateChecks,
     _champion,
     _conditions,
     _dataset_sha,
     _evaluate_job,
     _final_values,
     _GatePlans,
+    _owned_job,
     _record,
     _resolve,
-    _visible_job,
     validate_job,
 )
 from ..metrics import aggregate, history
@@ -31,18 +33,34 @@ class AsyncGates(AsyncAPIResource, _GatePlans):
     """Regression gates (``lp.gates``)."""
 
     async def validate(
-        self, job_id: str, *, model_name: str, version: str | None = None, strict: bool = False, fail_open: bool = False
+        self,
+        job_id: str,
+        *,
+        model_name: str,
+        version: str | None = None,
+        strict: bool = False,
+        fail_open: bool = False,
+        allow_empty: bool = False,
+        dry_run: bool = False,
+        apply: bool = False,
     ) -> GateReport:
         """Evaluate ``model_name``'s active conditions against a succeeded job and record the result.
 
         Returns the :class:`GateReport` (``decision`` pass / warn / block; ``report.raise_if_blocked()``).
-        A blocked job becomes ``failed`` with reason ``gate_failed``; a notification is written on warn/block.
+        A notification is written on warn/block. The job's status changes only with ``apply=True`` (a block
+        then marks it ``failed/gate_failed``); the gate configured at ``jobs.create`` applies on completion.
+
+        Args:
+            allow_empty: let a model without active conditions pass instead of raising.
+            dry_run: evaluate only; nothing is recorded and the job is not changed.
+            apply: let a block mark the job failed.
 
         Raises:
-            ConfigError: the job has not succeeded.
+            ConfigError: the job has not succeeded, or the model has no active conditions (unless allowed).
             APIError: reading metrics or baselines failed (recorded as a warning instead with ``fail_open``).
         """
-        return await self._run(self._plan_validate(job_id, model_name, version, strict, fail_open))
+        checks = GateChecks(allow_empty=allow_empty, dry_run=dry_run, apply=apply)
+        return await self._run(self._plan_validate(job_id, model_name, version, strict, fail_open, checks))
 
     async def report(self, job_id: str) -> GateReport | None:
         """The latest recorded gate result of a job (e.g. the one run on completion), or ``None``."""

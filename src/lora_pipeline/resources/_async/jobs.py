@@ -8,19 +8,20 @@ import math
 import secrets
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from ..._exceptions import CapacityError, ConfigError, InsufficientFunds, LoraPipelineError, WaitTimeout
 from ..._logging import register_secret
 from ..._ops import Now, Offload, Plan, Sleep
 from ..._resource import AsyncAPIResource, SyncAPIResource
-from ..._version import __version__
-from ...backends.base import PodBackend, PodSpec, pod_name
+from ...backends.base import PodBackend, pod_belongs_to
 from ...gpus import DEFAULT_GPU, check_fit, estimate_memory_gb, get_gpu, model_size_billions
 from ...presets import resolve_hyperparameters
 from ...types.jobs import ACTIVE_STATUSES, CostEstimate, JobCredentials, JobEvent, JobStatus, TrainingJob
-from .._common import one, require_id, rows, table
-from .._job_control import account_cost, event, fail, fetch_job, handle_for, move, open_cost_record, reconcile, utcnow
+from .._common import one, require_id, rows, rpc, table
+from .._job_control import account_cost, event, fail, fetch_job, handle_for, move, reconcile, record_launch, utcnow
+from .._job_launch import LaunchOptions, launch_options, pod_spec, ship_package
 from .._job_progress import JobProgress, ProgressOption
 from ..jobs import (
     _GATE_KEYS,
@@ -29,7 +30,6 @@ from ..jobs import (
     _check_gates,
     _check_runtime,
     _JobPlans,
-    _pod_spec,
     _silent,
     estimate_cost,
 )
@@ -98,15 +98,37 @@ class AsyncJobs(AsyncAPIResource, _JobPlans):
         return await self._run(self._plan_issue_token(job_id, ttl))
 
     async def deploy(
-        self, job_id: str, *, backend: PodBackend, image: str | None = None, wheel_url: str | None = None
+        self,
+        job_id: str,
+        *,
+        backend: PodBackend,
+        image: str | None = None,
+        wheel: str | Path | None = None,
+        requirement: str | None = None,
+        env: dict[str, str] | None = None,
+        secrets: dict[str, str] | None = None,
     ) -> TrainingJob:
         """Validate, queue, issue the job token and launch the pod; returns the job in ``provisioning``.
 
+        On a container backend (RunPod) the pod installs the exact lora-pipeline this process runs: a wheel
+        of it is uploaded into the job's Storage folder and its SHA-256 checked in the pod before pip runs.
+
+        Args:
+            image: the container image (default :data:`lora_pipeline.backends.images.DEFAULT_IMAGE`); a tag
+                showing torch older than 2.5 is refused before anything is created.
+            wheel: a prebuilt ``lora_pipeline-*.whl`` to ship instead of building one from this process.
+            requirement: install this published requirement instead of a shipped wheel (only when named).
+            env: plain variables for the pod (never Supabase service credentials).
+            secrets: variable name -> RunPod secret name, e.g. ``{"HF_TOKEN": "hf_token"}``; the pod gets
+                ``{{ RUNPOD_SECRET_hf_token }}``, which RunPod resolves, never the value.
+
         Raises:
+            ConfigError: bad ``image``, ``wheel``, ``env`` or ``secrets`` (nothing was changed).
             CapacityError / InsufficientFunds: the backend could not place the pod (the job is failed with
                 ``no_capacity`` / ``insufficient_funds``).
         """
-        return await self._run(self._plan_deploy(job_id, backend, image, wheel_url))
+        options = launch_options(backend, image=image, wheel=wheel, requirement=requirement, env=env, secrets=secrets)
+        return await self._run(self._plan_deploy(job_id, backend, options))
 
     async def cancel(self, job_id: str, *, backend: PodBackend | None = None) -> TrainingJob:
         """Cancel: ``cancelling`` at once, ``cancelled`` once the pod is gone (terminated here when ``backend``

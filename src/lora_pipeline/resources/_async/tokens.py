@@ -13,10 +13,11 @@ from urllib.parse import quote
 from ..._exceptions import ConfigError, NotFound
 from ..._logging import register_secret
 from ..._ops import Http, HttpResult, Offload, Plan
+from ..._paths import download_target
 from ..._resource import AsyncAPIResource, SyncAPIResource
 from ...types.datasets import DatasetDownload, IssuedToken
 from .._common import encode_path, one, require_id, rows, rpc, sha256_file, table
-from ..tokens import MAX_TTL, SIGNED_URL_SECONDS, _TokenPlans, hash_token
+from ..tokens import MAX_TTL, SIGNED_URL_SECONDS, _signed_url_seconds, _TokenPlans, hash_token
 
 
 class AsyncTokens(AsyncAPIResource, _TokenPlans):
