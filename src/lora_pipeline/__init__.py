@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
         for name in (
             "APIConnectionError",
             "APIError",
+            "APIRetired",
             "ArtifactIntegrityError",
             "AuthenticationError",
             "BadRequest",
@@ -68,6 +69,7 @@ __all__ = [
     "PRESETS",
     "APIConnectionError",
     "APIError",
+    "APIRetired",
     "ArtifactIntegrityError",
     "AsyncLoraPipeline",
     "AuthenticationError",
@@ -127,6 +129,7 @@ if TYPE_CHECKING:
     from ._exceptions import (
         APIConnectionError,
         APIError,
+        APIRetired,
         ArtifactIntegrityError,
         AuthenticationError,
         BadRequest,

@@ -7,6 +7,7 @@ Inputs arrive in several shapes (DESIGN §10, research/supabase-stack.md §4.8, 
 - Storage: HTTP 400 for every client error with the real status as a *string* in ``statusCode``.
 - Auth: ``{"code", "message"}`` (API version 2024-01-01) or the legacy ``{"error_code", "msg"}``.
 - RunPod GraphQL: ``{"errors": [{"message", "extensions": {"code"}}]}`` whatever the HTTP status.
+- RunPod REST v2: RFC 9457 ``application/problem+json``, ``{"title", "status", "detail", "errors": [str]}``.
 - Gateway key errors: ``{"message", "hint"}`` without a code.
 
 :func:`error_from_exception` adapts the exceptions of supabase-py's sub-clients and httpx to the same call.
@@ -96,13 +97,17 @@ _STATUS_CLASSES: dict[int, type[exc.APIError]] = {
     401: exc.AuthenticationError,
     403: exc.PermissionDenied,
     404: exc.NotFound,
+    402: exc.InsufficientFunds,
     408: exc.Timeout,
     409: exc.Conflict,
+    410: exc.APIRetired,
     413: exc.PayloadTooLarge,
     415: exc.UnsupportedMediaType,
+    422: exc.BadRequest,
     429: exc.RateLimited,
 }
 _RUNPOD_MESSAGES: tuple[tuple[str, type[exc.APIError]], ...] = (
+    ("api has been retired", exc.APIRetired),
     ("no longer any instances available", exc.CapacityError),
     ("no instances available", exc.CapacityError),
     ("not enough free gpus", exc.CapacityError),
@@ -178,6 +183,8 @@ def _normalise(service: str, status: int | None, body: Any) -> dict[str, Any]:
         return fields
     if not isinstance(body, Mapping):
         return fields
+    if service == "runpod" and _is_problem(body):
+        return _problem_fields(status, body)
     if service == "runpod" and isinstance(body.get("errors"), list) and body["errors"]:
         first = body["errors"][0] if isinstance(body["errors"][0], Mapping) else {}
         fields["message"] = str(first.get("message") or "")
@@ -199,6 +206,25 @@ def _normalise(service: str, status: int | None, body: Any) -> dict[str, Any]:
     return fields
 
 
+def _is_problem(body: Mapping[str, Any]) -> bool:
+    """An RFC 9457 problem document (RunPod REST v2): ``title``/``detail`` and, when present, string ``errors``."""
+    errors = body.get("errors")
+    return "detail" in body and "title" in body and (errors is None or all(isinstance(e, str) for e in errors))
+
+
+def _problem_fields(status: int | None, body: Mapping[str, Any]) -> dict[str, Any]:
+    detail = str(body.get("detail") or body.get("title") or "")
+    errors = [str(e) for e in body.get("errors") or []]
+    declared = body.get("status")
+    return {
+        "status": status if status is not None else (declared if isinstance(declared, int) else None),
+        "code": None,
+        "message": f"{detail}: {'; '.join(errors)}" if errors else detail,
+        "hint": None,
+        "details": errors or None,
+    }
+
+
 def _first(body: Mapping[str, Any], *keys: str) -> str | None:
     for key in keys:
         value = body.get(key)
@@ -208,6 +234,8 @@ def _first(body: Mapping[str, Any], *keys: str) -> str | None:
 
 
 def _pick_class(service: str, code: str | None, status: int | None, message: str) -> type[exc.APIError]:
+    if status == 410:  # before the text: a retired API must never read as a transient "unreadable reply"
+        return exc.APIRetired
     if service == "runpod":
         lowered = message.lower()
         for needle, cls in _RUNPOD_MESSAGES:
@@ -281,6 +309,11 @@ def suggest(
         return "upload with a content type the bucket allows (datasets: JSON/JSONL/text)"
     if cls is exc.CapacityError:
         return "no GPU of this type is free; add more offers or retry later"
+    if cls is exc.APIRetired:
+        return (
+            "RunPod switched this API off (410 Gone): use RunPodBackend(transport='rest'), the default, and "
+            "upgrade lora-pipeline if the REST v2 transport itself was retired; this is never retried"
+        )
     if cls is exc.InsufficientFunds:
         return "add RunPod credit or raise the spend limit (deploying needs at least one hour of credit)"
     return None

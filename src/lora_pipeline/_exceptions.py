@@ -33,7 +33,8 @@
         ├── ServiceUnavailable                5xx, 08*/53* SQLSTATEs
         │   └── APIConnectionError            no response at all (refused, reset, DNS)
         ├── CapacityError                     RunPod has no GPU matching the offer
-        └── InsufficientFunds                 RunPod balance or spend limit
+        ├── InsufficientFunds                 RunPod balance or spend limit (402 on REST v2)
+        └── APIRetired                        410: the API version was switched off; upgrade, never retry
 
 Every error message is safe to log: values registered as secrets are redacted when an error is built.
 """
@@ -260,9 +261,14 @@ class InsufficientFunds(APIError):
     """RunPod refused for balance or spend-limit reasons."""
 
 
+class APIRetired(APIError):
+    """410 Gone: the API this client speaks was switched off (RunPod GraphQL goes in early 2027). Not retried."""
+
+
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APIRetired",
     "ArtifactIntegrityError",
     "AuthenticationError",
     "BadRequest",

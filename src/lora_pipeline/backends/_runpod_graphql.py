@@ -185,6 +185,9 @@ def gpu_price_query(gpu_id: str) -> str:
 def root_field(reply: Any, field: str, *, resource: str | None = None) -> Any:
     """``data.<field>`` of a reply, or a retryable error when the reply has no ``data`` object."""
     data = reply.get("data") if isinstance(reply, Mapping) else None
+    if isinstance(reply, Mapping) and isinstance(reply.get("status"), int) and "data" not in reply:
+        # A problem document (410 once GraphQL is switched off): the SDK hands it back as if it were a reply.
+        raise map_error(service="runpod", status=reply["status"], body=reply, resource=resource)
     if not isinstance(data, Mapping):
         raise map_error(
             service="runpod", body="unreadable reply from RunPod: JSON without data or errors", resource=resource

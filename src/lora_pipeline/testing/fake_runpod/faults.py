@@ -23,6 +23,7 @@ KINDS = frozenset(
         "capacity_error",
         "capacity_null",
         "insufficient_balance",
+        "forbidden",
         "internal_error",
         "http_429_json",
         "http_429_text",
@@ -36,7 +37,8 @@ KINDS = frozenset(
     }
 )
 """``drop_connection`` closes the socket before the request runs; ``drop_connection_after`` runs it (a
-create really happens) and then closes the socket, so the caller never learns the outcome."""
+create really happens) and then closes the socket, so the caller never learns the outcome. ``forbidden`` is
+REST v2's 403 for a pool the account may not use (GraphQL operations answer it as normal behaviour)."""
 
 _SPEC = re.compile(r"^(?P<kind>[a-z0-9_]+)(?:\((?P<seconds>[0-9.]+)\))?$")
 

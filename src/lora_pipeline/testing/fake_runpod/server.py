@@ -10,11 +10,15 @@
 
 ``environment()`` points the runpod SDK at the fake (``RUNPOD_API_BASE_URL``, which the SDK reads on every
 call, and ``runpod.api_key``) and restores both afterwards.
+
+The same port serves RunPod REST API v2 under ``/v2/`` (:mod:`.rest`) over the same pods and clock;
+:meth:`FakeRunPod.retire_graphql` makes ``/graphql`` answer 410 Gone, as RunPod will in early 2027.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -23,12 +27,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from .catalog import Catalog
+from .catalog import Catalog, resolve_gpu_id
+from .containers import ContainerRunner
 from .faults import Fault, FaultScript
 from .gateway import FakeCall, Gateway
+from .rest import RestGateway, problem
 from .state import FakePod, RunPodState
 
 BASE_URL_ENV = "RUNPOD_API_BASE_URL"
+_SECRET_REFERENCE = re.compile(r"\{\{\s*RUNPOD_SECRET_(?P<name>[A-Za-z0-9_.-]+)\s*\}\}")
+GRAPHQL_RETIRED_DETAIL = (
+    "The GraphQL API has been retired. Use REST API v2 (https://docs.runpod.io/api-reference-v2/overview)."
+)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -38,7 +48,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
-        reply = self.server.gateway.handle(self.path, dict(self.headers.items()), body)
+        if self.path.startswith("/v2/"):
+            reply = self.server.rest.handle(self.command, self.path, dict(self.headers.items()), body)
+        elif self.server.graphql_retired.is_set() and self.path.split("?")[0].rstrip("/") == "/graphql":
+            reply = problem(410, GRAPHQL_RETIRED_DETAIL)
+        else:
+            reply = self.server.gateway.handle(self.path, dict(self.headers.items()), body)
         if reply is None:
             self.close_connection = True  # dropped: the client sees the socket close with no reply
             return
@@ -50,7 +65,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(reply.body)
         self.close_connection = True
 
-    def _not_allowed(self) -> None:
+    def _rest_or_not_allowed(self) -> None:
+        if self.path.startswith("/v2/"):
+            self.do_POST()  # the REST gateway routes by method itself
+            return
         self.send_response(405)
         self.send_header("Allow", "POST")
         self.send_header("Content-Length", "0")
@@ -58,7 +76,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
 
-    do_GET = do_PUT = do_DELETE = do_PATCH = _not_allowed
+    do_GET = do_PUT = do_DELETE = do_PATCH = _rest_or_not_allowed
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the calls are recorded in ``fake.calls`` instead."""
@@ -67,6 +85,8 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a request stuck in a ``delay`` fault must not block stop()
     gateway: Gateway
+    rest: RestGateway
+    graphql_retired: threading.Event
 
 
 class FakeRunPod:
@@ -97,6 +117,8 @@ class FakeRunPod:
         stock_lies: bool = False,
         start: datetime | None = None,
         seed: int = 0,
+        execute_containers: bool = False,
+        container_env: dict[str, str] | None = None,
     ) -> None:
         if capacity_shape not in ("errors", "null"):
             raise ValueError("capacity_shape must be 'errors' or 'null'")
@@ -114,8 +136,16 @@ class FakeRunPod:
         self.faults = FaultScript()
         self._stopping = threading.Event()
         self.gateway = Gateway(self.state, self.faults, self._stopping)
+        self.rest = RestGateway(self.state, self.faults, self.gateway.calls, self.gateway.lock, self._stopping)
+        self._graphql_retired = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.secrets: dict[str, str] = {}
+        """RunPod secrets of the account: ``{{ RUNPOD_SECRET_<name> }}`` in a pod's env resolves to these."""
+        self.containers: ContainerRunner | None = None
+        if execute_containers:
+            self.containers = ContainerRunner(self, extra_env=container_env)
+            self.state.phase_listener = self.containers.on_phase
 
     # --- lifecycle --------------------------------------------------------------------------------------
     def start(self) -> FakeRunPod:
@@ -124,6 +154,8 @@ class FakeRunPod:
             self._stopping.clear()
             self._server = _Server(("127.0.0.1", 0), _Handler)
             self._server.gateway = self.gateway
+            self._server.rest = self.rest
+            self._server.graphql_retired = self._graphql_retired
             self._thread = threading.Thread(
                 target=self._server.serve_forever, args=(0.02,), name="fake-runpod", daemon=True
             )
@@ -132,6 +164,8 @@ class FakeRunPod:
 
     def stop(self) -> None:
         """Stop listening; requests waiting in a ``delay`` fault are released at once."""
+        if self.containers is not None:
+            self.containers.stop_all()
         if self._server is None:
             return
         self._stopping.set()
@@ -178,6 +212,39 @@ class FakeRunPod:
                 os.environ[BASE_URL_ENV] = previous_url
             if sdk is not None:
                 sdk.api_key = previous_key
+
+    # --- REST v2 and the GraphQL switch-off -------------------------------------------------------------
+    def retire_graphql(self, retired: bool = True) -> None:
+        """Make ``POST /graphql`` answer 410 Gone with a problem document (RunPod's announced switch-off)."""
+        if retired:
+            self._graphql_retired.set()
+        else:
+            self._graphql_retired.clear()
+
+    def set_rate_limit(self, policy: dict[str, tuple[int, float]]) -> None:
+        """REST quotas per window, e.g. ``{"minute": (60, 60)}`` (RunPod's published example); buckets refill."""
+        self.rest.world.limiter.set_policy(policy)
+
+    @property
+    def rate_limited(self) -> int:
+        """How many REST requests were answered 429."""
+        return self.rest.world.limiter.refused
+
+    def set_data_center_stock(self, gpu: str, cloud: str, per_data_center: dict[str, int]) -> None:
+        """Place a GPU type in one cloud only in these data centres, with this many GPUs each (REST only)."""
+        with self.gateway.lock:
+            gpu_id = resolve_gpu_id(gpu)
+            self.rest.world.dc_capacity[(gpu_id, cloud)] = dict(per_data_center)
+            self.catalog.set_stock(gpu_id, cloud, sum(per_data_center.values()))
+
+    def forbid_pool(self, gpu: str, cloud: str) -> None:
+        """REST creates of this GPU type in this cloud answer 403 (a pool the account may not use)."""
+        self.rest.world.forbidden_pools.add((resolve_gpu_id(gpu), cloud))
+
+    def append_log(self, pod_id: str, line: str, *, source: str = "container") -> None:
+        """A line the pod's log stream (``GET /v2/pods/{id}/logs``) serves, stamped with the virtual time."""
+        stamp = self.state.now.isoformat().replace("+00:00", "Z")
+        self.rest.world.logs.setdefault(pod_id, []).append((source, line, stamp))
 
     # --- scripting and inspection -----------------------------------------------------------------------
     def script(self, operation: str, outcomes: Iterable[str | Fault]) -> None:
@@ -237,7 +304,7 @@ class FakeRunPod:
         in-process simulation it also carries ``RUNPOD_API_BASE_URL`` (a real pod does not).
         """
         pod = self.state.pods[pod_id]
-        env = dict(pod.env)
+        env = {key: _resolve_secret(value, self.secrets) for key, value in pod.env}
         env.update(
             {
                 "RUNPOD_POD_ID": pod.id,
@@ -250,6 +317,12 @@ class FakeRunPod:
         if self._server is not None:
             env[BASE_URL_ENV] = self.url
         return env
+
+
+def _resolve_secret(value: str, secrets: dict[str, str]) -> str:
+    """RunPod replaces a whole-value ``{{ RUNPOD_SECRET_<name> }}`` with the secret; unknown names stay as sent."""
+    match = _SECRET_REFERENCE.fullmatch(value.strip())
+    return secrets.get(match["name"], value) if match else value
 
 
 def _runpod_module() -> Any:
