@@ -60,6 +60,22 @@ def render_table(columns: Sequence[Column], items: Iterable[Any], *, title: str 
         typer.echo("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip())
 
 
+def key_values(pairs: Sequence[tuple[str, str]]) -> Any:
+    """A two-column record: a Rich table on a terminal, plain ``label  value`` lines (never cut) in a pipe."""
+    if stdout_is_terminal():
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(show_header=False, box=None, pad_edge=False)
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        for label, value in pairs:
+            table.add_row(Text(label), Text(value))
+        return table
+    width = max((len(label) for label, _ in pairs), default=0)
+    return "\n".join(f"{label.ljust(width)}  {value}" for label, value in pairs)
+
+
 def emit_list(
     items: Sequence[Any],
     columns: Sequence[Column],
@@ -99,4 +115,4 @@ def emit_one(
         console.print(shown, markup=False) if isinstance(shown, str) else console.print(shown)
 
 
-__all__ = ["Column", "JsonOpt", "QuietOpt", "as_json", "emit_list", "emit_one", "render_table"]
+__all__ = ["Column", "JsonOpt", "QuietOpt", "as_json", "emit_list", "emit_one", "key_values", "render_table"]

@@ -14,7 +14,7 @@ from ._clients import backend as make_backend
 from ._clients import client
 from ._common import console
 from ._ids import resolve_id
-from ._output import Column, JsonOpt, QuietOpt, as_json, emit_list, emit_one
+from ._output import Column, JsonOpt, QuietOpt, as_json, emit_list, emit_one, key_values
 
 app = typer.Typer(help="Create, deploy, watch and cancel training jobs.", no_args_is_help=True)
 BackendOpt = typer.Option("local", "--backend", help="local or runpod")
@@ -111,7 +111,7 @@ def estimate(
 
 def _finish(lp: Any, job: Any) -> None:
     """After waiting: the status with its reason, the gate's table when one ran; exit 0 only on success."""
-    console.print(job)
+    console.print(key_values(job.display_rows()), markup=False)
     report = lp.gates.report(job.id)
     if report is not None:
         console.print(report)
@@ -151,7 +151,8 @@ def deploy(
 def status(job_id: str, json_out: bool = JsonOpt, quiet: bool = QuietOpt) -> None:
     """Show one job: status with reason and message, progress, price, runtime."""
     lp = client()
-    emit_one(lp.jobs.retrieve(resolve_id(lp, "job", job_id)), json_out=json_out, quiet=quiet, text=lambda j: j)
+    job = lp.jobs.retrieve(resolve_id(lp, "job", job_id))
+    emit_one(job, json_out=json_out, quiet=quiet, text=lambda j: key_values(j.display_rows()))
 
 
 @app.command("list")

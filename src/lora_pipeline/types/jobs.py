@@ -88,6 +88,8 @@ class TrainingJob(Model):
     error: dict[str, Any] | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    job_token_hash: str | None = Field(default=None, exclude=True, repr=False)
+    """SHA-256 of the job token: read for nothing, so kept out of dumps, JSON and reprs."""
 
     @property
     def terminal(self) -> bool:
@@ -127,6 +129,10 @@ class TrainingJob(Model):
             value = getattr(self, name)
             if value is not None:
                 yield name, str(value) if name == "status" else value
+
+    def display_rows(self) -> list[tuple[str, str]]:
+        """The (label, value) lines of the terminal and notebook views."""
+        return list(self._rows())
 
     def _rows(self) -> Iterator[tuple[str, str]]:
         yield "job", f"{self.name or ''} {self.id}".strip()
