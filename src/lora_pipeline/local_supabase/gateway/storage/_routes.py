@@ -1,8 +1,12 @@
 """The route table of ``/storage/v1`` and the wrapper that renders every error the way Storage does.
 
 Specific paths come before the catch-all ``/object/{bucket}/{name}`` routes, as Fastify prefers static
-segments. Nothing unexpected reaches a client as a stack trace: it is logged and answered with Storage's
-500 envelope.
+segments. Stricter than Fastify, a path under one of Storage's own words (``/object/list-v2/...``,
+``/object/move/...``) that no specific route takes is a 404, never an upload, download or delete in a bucket
+named like that word; and any path or method no route takes gets Fastify's JSON 404, never Starlette's
+plain-text 404/405. Each route is named after its handler (``route.name``), which the route-table test
+reads. Nothing unexpected reaches a client as a stack trace: it is logged and answered with Storage's 500
+envelope.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 from ..fault_log import log_fault
 from . import _buckets as buckets
 from . import _errors as errors
+from . import _list_v2 as list_v2
 from . import _objects as objects
 from . import _signed as signed
 from . import _transfer as transfer
@@ -29,6 +34,9 @@ from ._tus_store import TusStore
 log = logging.getLogger("lora_pipeline.gateway.storage")
 
 Endpoint = Callable[[StorageContext, Request], Awaitable[Response]]
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+RESERVED_WORDS = ("list", "list-v2", "move", "copy", "sign", "upload", "info", "public", "authenticated")
+"""``/object/<word>/...`` belongs to Storage's own routes, whatever buckets exist."""
 
 
 def endpoint(context: StorageContext, handler: Endpoint) -> Callable[[Request], Awaitable[Response]]:
@@ -56,14 +64,19 @@ def endpoint(context: StorageContext, handler: Endpoint) -> Callable[[Request], 
             log_fault(log, error, "storage: unhandled error in %s %s", request.method, request.url.path)
             return errors.internal_error().response()
 
+    run.__name__ = handler.__name__
     return run
 
 
-async def not_found(scope: dict[str, object], receive: object, send: object) -> None:
+async def route_not_found(request: Request) -> Response:
     """Fastify's 404 for an unknown route."""
-    request = Request(scope)  # type: ignore[arg-type]
     body = {"message": f"Route {request.method}:{request.url.path} not found", "error": "Not Found", "statusCode": 404}
-    await json_response(body, status=404)(scope, receive, send)  # type: ignore[arg-type]
+    return json_response(body, status=404)
+
+
+async def not_found(scope: dict[str, object], receive: object, send: object) -> None:
+    """:func:`route_not_found` as the router's default."""
+    await (await route_not_found(Request(scope)))(scope, receive, send)  # type: ignore[arg-type]
 
 
 def build_routes(context: StorageContext, tus_store: TusStore) -> list[BaseRoute]:
@@ -82,6 +95,7 @@ def build_routes(context: StorageContext, tus_store: TusStore) -> list[BaseRoute
         route("/bucket/{bucket_id}", buckets.update_bucket, ["PUT"]),
         route("/bucket/{bucket_id}", buckets.delete_bucket, ["DELETE"]),
         route("/object/list/{bucket}", objects.list_objects, ["POST"]),
+        route("/object/list-v2/{bucket}", list_v2.list_objects_v2, ["POST"]),
         route("/object/move", transfer.move_object, ["POST"]),
         route("/object/copy", transfer.copy_object, ["POST"]),
         route("/object/sign" + object_path, signed.sign_object_url, ["POST"]),
@@ -94,6 +108,7 @@ def build_routes(context: StorageContext, tus_store: TusStore) -> list[BaseRoute
         route("/object/info" + object_path, objects.get_object_info, ["GET"]),
         route("/object/public" + object_path, objects.get_public_object, ["GET", "HEAD"]),
         route("/object/authenticated" + object_path, objects.get_authenticated_object, ["GET", "HEAD"]),
+        *(Route(f"/object/{word}/{{rest:path}}", route_not_found, methods=ALL_METHODS) for word in RESERVED_WORDS),
         route("/object" + object_path, objects.get_object, ["GET", "HEAD"]),
         route("/object" + object_path, objects.upload_object, ["POST", "PUT"]),
         route("/object" + object_path, objects.delete_object, ["DELETE"]),
@@ -110,7 +125,8 @@ def build_routes(context: StorageContext, tus_store: TusStore) -> list[BaseRoute
         tus_route("/upload/resumable/{upload_id}", tus.upload_status, ["HEAD"], signed_route=False),
         tus_route("/upload/resumable/{upload_id}", tus.append_chunk, ["PATCH"], signed_route=False),
         tus_route("/upload/resumable/{upload_id}", tus.abort_upload, ["DELETE"], signed_route=False),
+        Route("/{path:path}", route_not_found, methods=ALL_METHODS),
     ]
 
 
-__all__ = ["build_routes", "endpoint", "not_found"]
+__all__ = ["ALL_METHODS", "RESERVED_WORDS", "build_routes", "endpoint", "not_found", "route_not_found"]

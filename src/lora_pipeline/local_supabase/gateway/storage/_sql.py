@@ -233,8 +233,12 @@ async def search(
     )
 
 
-def _escape_like(value: str) -> str:
+def escape_like(value: str) -> str:
+    """``value`` as a literal inside a ``LIKE ... ESCAPE '\\'`` pattern."""
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+_escape_like = escape_like
 
 
 __all__ = [
@@ -247,6 +251,7 @@ __all__ = [
     "delete_all_objects",
     "delete_bucket",
     "delete_objects",
+    "escape_like",
     "find_bucket",
     "find_object",
     "has_objects",

@@ -112,6 +112,7 @@ def handler(step: Step, tus: TusStore, *, signed: bool) -> Callable[[StorageCont
         except errors.StorageError as error:
             return error.tus_response(_base_headers())
 
+    run.__name__ = f"tus_{step.__name__}" + ("_signed" if signed else "")
     return run
 
 
