@@ -78,3 +78,12 @@ def test_config_errors_never_echo_the_key() -> None:
     with pytest.raises(ConfigError) as info:
         Settings.resolve(env={}, anon_key=SERVICE_KEY)
     assert SERVICE_KEY not in str(info.value)
+
+
+def test_a_pod_spec_repr_shows_env_names_not_values() -> None:
+    from lora_pipeline.backends.base import PodSpec
+
+    spec = PodSpec(job_id="j", name="lp-j-1", env={"LORA_JOB_TOKEN": "tok-secret-123", "SUPABASE_ANON_KEY": "anon-x"})
+    text = repr(spec) + str(spec)
+    assert "tok-secret-123" not in text and "anon-x" not in text
+    assert "LORA_JOB_TOKEN" in text

@@ -55,3 +55,20 @@ def test_snapshot_covers_every_table(conn: psycopg.Connection[Any]) -> None:
     snap = snapshot_schema(conn)
     assert len(snap["tables"]) == 10 and all(t["rls"] for t in snap["tables"].values())
     assert not any(key.endswith(".anon") for key in snap["table_grants"])
+
+
+def test_a_column_grant_widened_back_to_the_table_is_reported(conn: psycopg.Connection[Any]) -> None:
+    """Issue 12: users update only a job's name; granting them status or pod_id again is a gap ``db verify`` names."""
+    conn.execute("grant update (pod_id, status) on public.training_jobs to authenticated")
+    conn.execute("grant insert on public.validation_results to authenticated")
+    gaps = sorted(str(g) for g in verify_schema(conn).gaps)
+    assert any(g.startswith("column grant training_jobs.authenticated.UPDATE") for g in gaps), gaps
+    assert any(g.startswith("table grant validation_results.authenticated") for g in gaps), gaps
+
+
+def test_a_dropped_tenant_constraint_is_reported(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("alter table public.datasets drop constraint datasets_storage_path_in_owner_folder")
+    conn.execute("drop trigger guard_dataset_update on public.datasets")
+    names = {g.name for g in verify_schema(conn).gaps}
+    assert any("datasets_storage_path_in_owner_folder" in name for name in names), names
+    assert any("guard_dataset_update" in name for name in names), names
