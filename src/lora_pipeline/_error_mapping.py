@@ -270,6 +270,8 @@ def postgrest_status(code: str | None, role: str | None, message: str = "") -> i
         return {"116": 406, "202": 404, "205": 404, "204": 400, "301": 401, "302": 401, "303": 401}.get(code[5:], 400)
     if code.startswith(("08", "53")):
         return 503
+    if len(code) == 3 and code.isdigit():  # not PostgREST at all: a plain web server's own status
+        return int(code)
     return 400
 
 
@@ -316,6 +318,11 @@ def suggest(
         )
     if cls is exc.InsufficientFunds:
         return "add RunPod credit or raise the spend limit (deploying needs at least one hour of credit)"
+    if code == "PGRST125" or (code is not None and len(code) == 3 and code.isdigit()) or "<html" in lowered:
+        return (
+            "this URL does not serve a Supabase API: set SUPABASE_URL (or url=) to the project URL, "
+            "https://<project-ref>.supabase.co without /rest/v1, or the URL `lora-pipeline dev env` prints"
+        )
     return None
 
 

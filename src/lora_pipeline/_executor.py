@@ -12,6 +12,7 @@ import httpx
 
 from ._error_mapping import error_from_exception, error_from_response
 from ._exceptions import LoraPipelineError
+from ._logging import get_logger
 from ._ops import ApiResult, Call, Http, HttpResult, Now, Offload, Op, Plan, Sleep
 from ._retry import async_retrying, retrying
 
@@ -29,6 +30,9 @@ def _unwrap(error: BaseException) -> BaseException:
 
 class OffloadError(Exception):
     """Carries an exception raised by offloaded work back into the plan (as ``__cause__``)."""
+
+
+log = get_logger("executor")
 
 
 def _call_offloaded(op: Offload) -> Any:
@@ -110,6 +114,7 @@ class SyncExecutor(_ExecutorBase):
             return self.clock()
         if isinstance(op, Offload):
             return _call_offloaded(op)
+        log.debug("%s as %s", op.what, self._role_name(op))
         for attempt in retrying(self._retries(op), sleep=self.sleep):
             with attempt:
                 return self._once(op)
@@ -185,6 +190,7 @@ class AsyncExecutor(_ExecutorBase):
             return self.clock()
         if isinstance(op, Offload):
             return await asyncio.to_thread(_call_offloaded, op)
+        log.debug("%s as %s", op.what, self._role_name(op))
         async for attempt in async_retrying(self._retries(op), sleep=self.sleep):
             with attempt:
                 return await self._once(op)

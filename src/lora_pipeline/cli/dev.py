@@ -25,8 +25,9 @@ app.add_typer(user_app, name="user")
 POINTER = Path.home() / ".cache" / "lora-pipeline" / "dev-stack.json"
 
 
-def _env_lines(values: dict[str, str]) -> str:
-    return "\n".join(f"{key}={value}" for key, value in values.items())
+def _env_lines(values: dict[str, str], *, export: bool = False) -> str:
+    prefix = "export " if export else ""
+    return "\n".join(f"{prefix}{key}={value}" for key, value in values.items())
 
 
 def write_pointer(values: dict[str, str], pointer: Path | None = None) -> None:
@@ -105,9 +106,12 @@ def running_stack(data_dir: Path | None) -> dict[str, str]:
 
 
 @app.command()
-def env(data_dir: Path | None = typer.Option(None, "--data-dir", help="the --data-dir of the running stack")) -> None:
-    """Print the running stack's settings in .env form."""
-    typer.echo(_env_lines(running_stack(data_dir)))
+def env(
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="the --data-dir of the running stack"),
+    export: bool = typer.Option(False, "--export", help="prefix each line with export, for eval in a shell"),
+) -> None:
+    """Print the running stack's settings in .env form (``eval "$(lora-pipeline dev env --export)"``)."""
+    typer.echo(_env_lines(running_stack(data_dir), export=export))
 
 
 @user_app.command("create")
