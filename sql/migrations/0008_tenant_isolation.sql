@@ -259,6 +259,43 @@ revoke insert, update on public.cost_records from authenticated;
 drop policy if exists cost_records_owner_insert on public.cost_records;
 drop policy if exists cost_records_owner_update on public.cost_records;
 
+-- A JSON value a pod sent, kept when it is an object of at most max_chars characters; otherwise a marker
+-- that says what was dropped (readers expect objects; a runaway payload must not grow a row without bound).
+create or replace function lora_internal.bounded_json(value jsonb, max_chars integer) returns jsonb
+language sql immutable set search_path = '' as $$
+  select case when value is null then null
+              when jsonb_typeof(value) = 'object' and length(value::text) <= max_chars then value
+              else jsonb_build_object('dropped', format('a %s of %s characters (at most an object of %s)',
+                                                         jsonb_typeof(value), length(value::text), max_chars))
+         end
+$$;
+revoke all on function lora_internal.bounded_json(jsonb, integer) from public;
+grant execute on function lora_internal.bounded_json(jsonb, integer) to anon, authenticated, service_role;
+
+create or replace function lora_internal.bound_pod_json() returns trigger
+language plpgsql set search_path = '' as $$
+begin
+  if tg_table_name = 'training_jobs' then
+    new.error := lora_internal.bounded_json(new.error, 20000);
+  elsif tg_table_name = 'job_events' then
+    new.data := lora_internal.bounded_json(new.data, 20000);
+  elsif tg_table_name = 'model_artifacts' then
+    new.adapter_config := lora_internal.bounded_json(new.adapter_config, 65536);
+  end if;
+  return new;
+end
+$$;
+revoke all on function lora_internal.bound_pod_json() from public;
+drop trigger if exists bound_pod_json on public.training_jobs;
+create trigger bound_pod_json before insert or update of error on public.training_jobs
+  for each row execute function lora_internal.bound_pod_json();
+drop trigger if exists bound_pod_json on public.job_events;
+create trigger bound_pod_json before insert on public.job_events
+  for each row execute function lora_internal.bound_pod_json();
+drop trigger if exists bound_pod_json on public.model_artifacts;
+create trigger bound_pod_json before insert or update of adapter_config on public.model_artifacts
+  for each row execute function lora_internal.bound_pod_json();
+
 -- A pod's progress is an object of bounded size; anything else is ignored rather than stored.
 create or replace function lora_internal.bounded_progress(current_progress jsonb, incoming jsonb) returns jsonb
 language sql immutable set search_path = '' as $$
@@ -313,6 +350,7 @@ begin
   if new.epoch is null or new.epoch <> new.epoch or new.epoch in ('Infinity'::float8, '-Infinity'::float8) then
     new.epoch := 0;
   end if;
+  new.extra := lora_internal.bounded_json(new.extra, 65536);
   return new;
 end
 $$;

@@ -124,3 +124,26 @@ def test_a_grant_and_its_signed_url_never_outlive_the_token(
     assert download.expires_at - datetime.now(timezone.utc) <= timedelta(seconds=31)
     body = httpx.get(download.signed_url, timeout=10)
     assert body.status_code == 200 and body.content == job.dataset_bytes
+
+
+def test_oversized_or_odd_json_from_a_pod_is_stored_as_a_marker(
+    stack: LocalSupabase, http: httpx.Client, db: psycopg.Connection[Any]
+) -> None:
+    job = seed_job(db, http, stack, new_person(stack).id)
+    args = {"job_id": job.id, "job_token": job.token}
+    logged = rpc(http, stack, "pod_log_event", args | {"level": "info", "kind": "k", "message": "m", "data": [1, 2]})
+    assert logged.status_code in (200, 204), logged.text
+    point = {"step": 1, "train_loss": 1.0, "extra": {"blob": "x" * 70_000}}
+    assert rpc(http, stack, "ingest_metrics", args | {"points": [point]}).status_code == 200
+    failed = rpc(
+        http,
+        stack,
+        "pod_set_status",
+        args | {"status": "failed", "reason": "training_error", "error": {"trace": "y" * 30_000}},
+    )
+    assert failed.status_code == 200, failed.text
+    data = db.execute("select data from public.job_events where job_id = %s and kind = 'k'", (job.id,)).fetchone()
+    extra = db.execute("select extra from public.metrics_points where job_id = %s", (job.id,)).fetchone()
+    error = db.execute("select error from public.training_jobs where id = %s", (job.id,)).fetchone()
+    for stored in (data, extra, error):
+        assert stored is not None and list(stored[0]) == ["dropped"], stored

@@ -260,6 +260,8 @@ def test_a_pod_id_of_another_tenant_is_never_acted_on(
     synced = {j.id: j for j in service_client.jobs.sync(backend=slow)}
     assert (synced[a_job.id].status, synced[a_job.id].status_reason) == (JobStatus.FAILED, "pod_lost")
     service_client.jobs.cancel(a_job.id, backend=slow)
+    reaped = service_client.jobs.reap(backend=slow)
+    assert b_handle.pod_id not in {getattr(p, "pod_id", p) for p in reaped}
     assert slow.status(b_handle).state is PodState.RUNNING, "B's pod survived everything done for A's job"
     assert victim.lp.jobs.retrieve(b_job.id).status in (JobStatus.PROVISIONING, JobStatus.RUNNING)
     events = [e.message for e in attacker.lp.jobs.events(a_job.id)]

@@ -14,7 +14,7 @@ def describe(job: TrainingJob, cost: float | None) -> str:
     """One line: ``running  step 40/120  loss 1.83  eval 1.91  ETA 2m10s  $0.04``."""
     parts = [f"{job.status}"]
     progress = job.progress
-    if progress.get("step") is not None and progress.get("total_steps"):
+    if _number(progress.get("step")) is not None and _number(progress.get("total_steps")):
         parts.append(f"step {progress['step']}/{progress['total_steps']}")
     for key, label in (("train_loss", "loss"), ("eval_loss", "eval")):
         if isinstance(progress.get(key), (int, float)):
@@ -54,11 +54,11 @@ class JobProgress:
         if self.callback is not None:
             self.callback(job)
         if self._bar is not None:
-            total, step = job.progress.get("total_steps"), job.progress.get("step")
+            total, step = _number(job.progress.get("total_steps")), _number(job.progress.get("step"))
             self._bar.update(
                 self._task,
                 description=f"job {job.id[:8]}",
-                total=total or None,
+                total=total if total and total > 0 else None,
                 completed=step or 0,
                 line=describe(job, cost),
             )
@@ -67,6 +67,13 @@ class JobProgress:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
+
+
+def _number(value: object) -> float | None:
+    """A progress value as a finite number, or None: progress is what a pod sent, so anything may be there."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) == float("inf"):
+        return None
+    return float(value)
 
 
 __all__ = ["JobProgress", "ProgressOption", "describe"]

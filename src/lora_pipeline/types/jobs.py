@@ -142,8 +142,9 @@ class TrainingJob(Model):
         if fraction is not None:
             yield "progress", f"{self.progress.get('step')}/{self.progress.get('total_steps')} ({fraction:.0%})"
         for key in ("train_loss", "eval_loss"):
-            if self.progress.get(key) is not None:
-                yield key, f"{self.progress[key]:.4g}"
+            value = self.progress.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):  # a pod's value: check its type
+                yield key, f"{value:.4g}"
         if self.cost_per_hour is not None:
             yield "price", f"${self.cost_per_hour:.2f}/h on {self.gpu_type or self.backend or 'pod'}"
         runtime = self.runtime_seconds()
@@ -190,11 +191,13 @@ class JobCredentials(Model):
 
     def env(self) -> dict[str, str]:
         """``LORA_JOB_ID``, ``LORA_JOB_TOKEN``, ``SUPABASE_URL``, ``SUPABASE_ANON_KEY`` for the training process."""
+        from ..pod import launch
+
         return {
-            "LORA_JOB_ID": self.job_id,
-            "LORA_JOB_TOKEN": self.token,
-            "SUPABASE_URL": self.url,
-            "SUPABASE_ANON_KEY": self.anon_key,
+            launch.JOB_ID: self.job_id,
+            launch.JOB_TOKEN: self.token,
+            launch.SUPABASE_URL: self.url,
+            launch.SUPABASE_ANON_KEY: self.anon_key,
         }
 
 
