@@ -203,7 +203,12 @@ def _backoff(attempt: int) -> float:
 def _final_error(refusals: Sequence[APIError], candidates: Sequence[Candidate], name: str, rounds: int) -> APIError:
     described = ", ".join(c.describe() for c in candidates) or "no candidates"
     if not refusals:
-        return CapacityError(f"no candidate to try for pod {name}", resource=name, service="runpod")
+        return CapacityError(
+            f"RunPod's catalog lists none of the offered GPU types in the offered clouds for pod {name}",
+            resource=name,
+            service="runpod",
+            suggestion="offer GPU types RunPod lists (GET /v2/catalog/gpus) or allow the other cloud",
+        )
     capacity = [r for r in refusals if isinstance(r, CapacityError)]
     if capacity:
         detail = capacity[-1].raw_message

@@ -79,7 +79,11 @@ def parse_rate_limit_policy(value: str) -> dict[str, tuple[int, float]]:
 
 
 class RateBudget:
-    """Requests left per window for one API key; :meth:`acquire` before each request, :meth:`observe` after."""
+    """Requests left per window for one API key: :meth:`acquire` before each request, :meth:`settle` after it.
+
+    A reply counts only the requests the server had seen when it answered, so requests still in flight are
+    taken off what it reports; the count kept is never higher than the server's, nor than our own.
+    """
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
         self._clock = clock
@@ -87,6 +91,7 @@ class RateBudget:
         self._lock = threading.Lock()
         self._windows: dict[str, Window] = {}
         self._blocked_until = 0.0
+        self._in_flight = 0
         self.waited = 0.0
         """Seconds callers spent waiting for a window to reset (for tests and logs)."""
 
@@ -98,6 +103,7 @@ class RateBudget:
                 if wait <= 0:
                     for window in self._windows.values():
                         window.remaining -= 1
+                    self._in_flight += 1
                     return
             log.debug("RunPod rate budget spent; waiting %.1fs for the window to reset", wait)
             self.waited += wait
@@ -116,28 +122,30 @@ class RateBudget:
                 wait = max(wait, window.resets_at - now)
         return wait
 
-    def observe(self, headers: Mapping[str, str]) -> None:
-        """Take the server's word for what is left (``RateLimit``) and what the quotas are (``RateLimit-Policy``)."""
+    def settle(self, headers: Mapping[str, str] | None) -> None:
+        """One acquired request ended: with a reply's headers, take its word on quotas and what is left."""
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+            if headers is not None:
+                self._observe(headers, others=self._in_flight)
+
+    def _observe(self, headers: Mapping[str, str], *, others: int) -> None:
         lowered = {k.lower(): v for k, v in headers.items()}
         state = parse_rate_limit(lowered.get("ratelimit", ""))
         policy = parse_rate_limit_policy(lowered.get("ratelimit-policy", ""))
-        if not state and not policy:
-            return
-        with self._lock:
+        if state or policy:
             now = self._clock()
             for name, (quota, length) in policy.items():
                 window = self._windows.setdefault(name, Window(remaining=quota, resets_at=now + length))
                 window.quota, window.length = quota, length
             for name, (remaining, reset) in state.items():
+                seen = remaining - others  # requests still in flight may not be counted in this reply yet
                 known = self._windows.get(name)
                 if known is None:
-                    self._windows[name] = Window(remaining=remaining, resets_at=now + reset)
+                    self._windows[name] = Window(remaining=seen, resets_at=now + reset)
                     continue
-                window = known
-                # A reply counts the requests the server had seen when it answered; others may be in flight,
-                # so the lower of the two counts is the safe one until the window resets.
-                current = window.remaining if window.resets_at > now else remaining
-                window.remaining, window.resets_at = min(current, remaining), now + reset
+                current = known.remaining if known.resets_at > now else seen
+                known.remaining, known.resets_at = min(current, seen), now + reset
 
     def pause(self, seconds: float) -> None:
         """A 429's ``Retry-After``: every caller on this key waits that long."""

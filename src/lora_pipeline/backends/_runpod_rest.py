@@ -125,9 +125,10 @@ class RestTransport:
         try:
             response = self._client.send(request, stream=True)
         except httpx.HTTPError as error:
+            self.budget.settle(None)
             raise _transport_error(error, pod_id) from error
         try:
-            self.budget.observe(response.headers)
+            self.budget.settle(response.headers)
             if response.status_code >= 400:
                 response.read()
                 raise self._error(response, pod_id)
@@ -177,14 +178,16 @@ class RestTransport:
     def _send_once(
         self, method: str, path: str, *, resource: str, json: Any, params: Mapping[str, Any] | None
     ) -> httpx.Response:
-        self.budget.acquire()
+        budget = self.budget
+        budget.acquire()
         try:
             response = self._client.request(
                 method, base_url() + path, json=json, params=params, headers=self._headers()
             )
         except httpx.HTTPError as error:
+            budget.settle(None)
             raise _transport_error(error, resource) from error
-        self.budget.observe(response.headers)
+        budget.settle(response.headers)
         if response.status_code >= 400:
             raise self._error(response, resource)
         return response

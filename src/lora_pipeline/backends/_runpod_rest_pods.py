@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from .._exceptions import APIError, NotFound
+from .._exceptions import APIError, NotFound, PermissionDenied
 from .._logging import get_logger
 from ..gpus import GPUS, get_gpu
 from . import _runpod_graphql as gql
@@ -161,7 +161,10 @@ class RestPods:
     # --- watch ------------------------------------------------------------------------------------------
     def status(self, pod_id: str) -> PodStatus:
         """RunPod's view of the pod, from the shared pod list when it is fresh enough."""
-        pod = self._snapshot_pod(pod_id)
+        try:
+            pod = self._snapshot_pod(pod_id)
+        except PermissionDenied:  # a pod-scoped key may read its own pod, not list the account's
+            pod = None
         if pod is None:  # not in the list: make sure before calling it gone (a new pod may postdate the list)
             pod = self.transport.get_pod(pod_id)
         if pod is None or pod.get("status") == "TERMINATED":
@@ -174,6 +177,7 @@ class RestPods:
             state=_STATES.get(status, PodState.UNKNOWN),
             cost_per_hour=_number(pod.get("cost")),
             detail=detail,
+            name=pod.get("name"),
             restarts=restarts,
         )
 

@@ -26,9 +26,14 @@ def sleeps() -> list[float]:
 
 @pytest.fixture
 def make_backend(fake: FakeRunPod, sleeps: list[float]) -> Callable[..., RunPodBackend]:
-    """``make_backend(*offers, **options)``: a backend on the fake that records its sleeps."""
+    """``make_backend(*offers, **options)``: a backend on the fake that records its sleeps.
+
+    GraphQL unless ``transport="rest"`` is passed: these suites pin the GraphQL wire (operation names, literals);
+    the REST v2 transport has its own suite (``test_runpod_rest_*.py``).
+    """
 
     def make(*offers: RunPodOffer, **options: Any) -> RunPodBackend:
+        options.setdefault("transport", "graphql")
         options.setdefault("timeout", 2.0)
         options.setdefault("sleep", sleeps.append)
         api_key = options.pop("api_key", fake.api_key)

@@ -79,7 +79,7 @@ def test_exhausting_every_offer_raises_capacity_error(
 
 def test_real_stock_shortage_is_capacity_in_the_null_shape_too() -> None:
     with FakeRunPod(capacity_shape="null", default_stock=0) as fake, fake.environment():
-        backend = RunPodBackend(fake.api_key, timeout=2, sleep=lambda _: None, capacity_rounds=1)
+        backend = RunPodBackend(fake.api_key, timeout=2, sleep=lambda _: None, capacity_rounds=1, transport="graphql")
         with pytest.raises(CapacityError):
             backend.launch(spec(gpu_type="A40"))
         assert fake.calls_to(CREATE)[-1].response == {"data": {CREATE: None}}
@@ -98,7 +98,7 @@ def test_spend_limit_of_the_account_is_insufficient_funds() -> None:
         fake.environment(),
         pytest.raises(InsufficientFunds, match="spending limit"),
     ):
-        RunPodBackend(fake.api_key, timeout=2).launch(spec(gpu_type="A40"))
+        RunPodBackend(fake.api_key, timeout=2, transport="graphql").launch(spec(gpu_type="A40"))
 
 
 def test_unknown_key_is_an_authentication_error_without_retries(fake: FakeRunPod, make_backend: Make) -> None:
@@ -206,7 +206,7 @@ def test_terminate_after_deadline_ends_the_pod_on_the_virtual_clock(fake: FakeRu
 
 def test_status_follows_provisioning_and_stop() -> None:
     with FakeRunPod(provision_delay=120) as fake, fake.environment():
-        backend = RunPodBackend(fake.api_key, timeout=2)
+        backend = RunPodBackend(fake.api_key, timeout=2, transport="graphql")
         handle = backend.launch(spec(gpu_type="A40"))
         assert backend.status(handle).state is PodState.PROVISIONING
         fake.advance(120)

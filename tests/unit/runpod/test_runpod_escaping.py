@@ -66,7 +66,7 @@ _KEYS = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,15}", fullmatch=True)
 def test_any_env_and_docker_args_are_delivered_byte_for_byte(
     shared_fake: FakeRunPod, env: dict[str, str], docker_args: str
 ) -> None:
-    backend = RunPodBackend(shared_fake.api_key, timeout=5, sleep=lambda _: None)
+    backend = RunPodBackend(shared_fake.api_key, timeout=5, sleep=lambda _: None, transport="graphql")
     pod = backend.create_pod(name="prop", image="img", gpu_type="A40", env=env, docker_args=docker_args)
     sent = _sent(shared_fake)
     assert sent["env"] == [{"key": k, "value": v} for k, v in env.items()]
