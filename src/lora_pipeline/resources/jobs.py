@@ -100,6 +100,11 @@ class _JobPlans:
         if dataset["status"] != "ready":
             raise ConfigError(f"dataset {dataset_id} is {dataset['status']}, not ready: finish its upload first")
         owner = self._core.user_id_for(user_id or dataset["user_id"])
+        if owner != dataset["user_id"]:
+            raise ConfigError(
+                f"dataset {dataset_id} belongs to another user: a job trains on a dataset of its own owner",
+                argument="user_id",
+            )
         row = {
             "id": str(uuid.uuid4()),
             "user_id": owner,
