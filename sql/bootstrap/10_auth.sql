@@ -30,6 +30,13 @@ create table if not exists auth.users (
   is_anonymous boolean not null default false
 );
 create unique index if not exists users_email_partial_key on auth.users (email) where is_sso_user = false;
+-- GoTrue's email-change columns (admin generate_link email_change_current/new writes them)
+alter table auth.users
+  add column if not exists email_change varchar(255) default '',
+  add column if not exists email_change_token_new varchar(255) default '',
+  add column if not exists email_change_token_current varchar(255) default '',
+  add column if not exists email_change_sent_at timestamptz,
+  add column if not exists email_change_confirm_status smallint default 0;
 
 create table if not exists auth.sessions (
   id uuid primary key,

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..db import Database
 from .config import GatewayConfig
+from .errors import gateway_error
 from .fault_log import log_fault
 from .state import GatewayState
 
@@ -52,6 +53,11 @@ async def health(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+async def no_route(_: Request) -> Response:
+    """Kong's answer for a path no service serves here (``/functions/v1``, ``/realtime/v1``, ``/graphql/v1``)."""
+    return gateway_error(404, "no Route matched with those values")
+
+
 def create_app(config: GatewayConfig) -> Starlette:
     """Build the gateway for ``config``; the database pools open in the app's lifespan."""
     from .auth import build as build_auth
@@ -80,6 +86,7 @@ def create_app(config: GatewayConfig) -> Starlette:
         Mount("/rest/v1", app=rest),
         Mount("/storage/v1", app=storage),
         Mount("/auth/v1", app=auth),
+        Route("/{path:path}", no_route, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = state

@@ -3,7 +3,10 @@
 Kong lets ``/verify``, ``/callback``, ``/authorize`` and ``/.well-known/jwks.json`` through without an apikey;
 every other path (unknown ones included) needs a known key first. Handlers raise
 :class:`~.errors.AuthFailure`; this module renders it, and turns any other exception into GoTrue's generic
-500 (logged to gateway.log, never sent to the client).
+500 (logged to gateway.log, never sent to the client). A path the stack does not serve (``/otp``, ``/verify``,
+MFA, SSO...) gets GoTrue's JSON error shape, 404 ``not_found`` (405 for a wrong method), never Go's
+plain-text ``404 page not found``, so supabase_auth raises its typed ``AuthApiError``. Each route is named
+after its handler (the route-table test reads ``route.name``).
 """
 
 from __future__ import annotations
@@ -12,14 +15,14 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route, Router
+from starlette.responses import Response
+from starlette.routing import Match, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from ..apikey import check_api_key
 from ..fault_log import log_fault
 from ..state import GatewayState
-from . import account, admin, grants
+from . import account, admin, grants, links
 from .errors import AuthFailure, OAuthFailure, render, render_unexpected
 from .guards import AuthContext
 
@@ -29,6 +32,7 @@ Handler = Callable[[AuthContext, Request], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 OPEN_PREFIXES = ("/verify", "/callback", "/authorize")
 OPEN_PATHS = ("/.well-known/jwks.json",)
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 class AuthService:
@@ -36,7 +40,7 @@ class AuthService:
 
     def __init__(self, state: GatewayState) -> None:
         self.context = AuthContext(config=state.config, db=state.db)
-        self.router = Router(routes=self._routes(), default=_not_found)
+        self.router = Router(routes=self._routes())
 
     def _routes(self) -> list[Route]:
         table: list[tuple[str, Handler, list[str]]] = [
@@ -53,8 +57,22 @@ class AuthService:
             ("/admin/users/{user_id}", admin.get_user, ["GET"]),
             ("/admin/users/{user_id}", admin.update_user_endpoint, ["PUT"]),
             ("/admin/users/{user_id}", admin.delete_user_endpoint, ["DELETE"]),
+            ("/admin/generate_link", links.generate_link, ["POST"]),
         ]
-        return [Route(path, self._endpoint(handler), methods=methods) for path, handler, methods in table]
+        routes = [Route(path, self._endpoint(handler), methods=methods) for path, handler, methods in table]
+        for route, (_, handler, _) in zip(routes, table, strict=True):
+            route.name = handler.__name__
+        return [*routes, Route("/{path:path}", self._unrouted, methods=ALL_METHODS, name="not_implemented")]
+
+    async def _unrouted(self, request: Request) -> Response:
+        """GoTrue's JSON error for what the stack does not serve: 405 for a known path, else 404 (never text)."""
+        known = any(route.matches(request.scope)[0] == Match.PARTIAL for route in self.router.routes[:-1])
+        path = _service_path(request.scope)
+        if known:
+            failure = AuthFailure(405, "method_not_allowed", f"{request.method} is not allowed on {path}")
+        else:
+            failure = AuthFailure(404, "not_found", f"{request.method} {path} is not implemented by the local stack")
+        return render(request, failure)
 
     def _endpoint(self, handler: Handler) -> Endpoint:
         async def endpoint(request: Request) -> Response:
@@ -94,11 +112,6 @@ def _service_path(scope: Scope) -> str:
 
 def _is_open(path: str) -> bool:
     return path in OPEN_PATHS or any(path == prefix or path.startswith(prefix + "/") for prefix in OPEN_PREFIXES)
-
-
-async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
-    """Go's router answer for an unknown path."""
-    await PlainTextResponse("404 page not found\n", status_code=404)(scope, receive, send)
 
 
 __all__ = ["AuthService"]
