@@ -11,6 +11,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from . import _exceptions  # light (stdlib only): the one list of the public error names
 from ._version import __version__
 
 _EXPORTS: dict[str, str] = {
@@ -24,90 +25,23 @@ _EXPORTS: dict[str, str] = {
     "GPUS": ".gpus",
     "GpuConfig": ".gpus",
     "DatasetFormat": ".datasets.formats",
-    **{
-        name: "._exceptions"
-        for name in (
-            "APIConnectionError",
-            "APIError",
-            "APIRetired",
-            "ArtifactIntegrityError",
-            "AuthenticationError",
-            "BadRequest",
-            "CapacityError",
-            "ConfigError",
-            "Conflict",
-            "DatabaseUnreachable",
-            "DatasetValidationError",
-            "DownloadTokenError",
-            "GateBlocked",
-            "InsufficientFunds",
-            "InvalidTransition",
-            "LoraPipelineError",
-            "MigrationChecksumMismatch",
-            "MigrationError",
-            "MigrationGap",
-            "NotFound",
-            "NotNullViolation",
-            "PayloadTooLarge",
-            "PermissionDenied",
-            "RateLimited",
-            "ServiceUnavailable",
-            "Timeout",
-            "TokenAlreadyUsed",
-            "TokenExpired",
-            "TokenNotFound",
-            "TokenRevoked",
-            "UnsupportedMediaType",
-            "WaitTimeout",
-        )
-    },
+    **dict.fromkeys(_exceptions.__all__, "._exceptions"),
 }
 
 __all__ = [
     "ENV_NAMES",
     "GPUS",
     "PRESETS",
-    "APIConnectionError",
-    "APIError",
-    "APIRetired",
-    "ArtifactIntegrityError",
     "AsyncLoraPipeline",
-    "AuthenticationError",
-    "BadRequest",
-    "CapacityError",
-    "ConfigError",
-    "Conflict",
-    "DatabaseUnreachable",
     "DatasetFormat",
-    "DatasetValidationError",
-    "DownloadTokenError",
-    "GateBlocked",
     "GpuConfig",
     "Hyperparameters",
-    "InsufficientFunds",
-    "InvalidTransition",
     "LoraPipeline",
-    "LoraPipelineError",
-    "MigrationChecksumMismatch",
-    "MigrationError",
-    "MigrationGap",
-    "NotFound",
-    "NotNullViolation",
-    "PayloadTooLarge",
-    "PermissionDenied",
-    "RateLimited",
     "Role",
-    "ServiceUnavailable",
     "Settings",
-    "Timeout",
-    "TokenAlreadyUsed",
-    "TokenExpired",
-    "TokenNotFound",
-    "TokenRevoked",
-    "UnsupportedMediaType",
-    "WaitTimeout",
     "__version__",
 ]
+__all__ += _exceptions.__all__
 
 
 def __getattr__(name: str) -> Any:
@@ -126,40 +60,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from ._client import AsyncLoraPipeline, LoraPipeline
     from ._config import ENV_NAMES, Settings
-    from ._exceptions import (
-        APIConnectionError,
-        APIError,
-        APIRetired,
-        ArtifactIntegrityError,
-        AuthenticationError,
-        BadRequest,
-        CapacityError,
-        ConfigError,
-        Conflict,
-        DatabaseUnreachable,
-        DatasetValidationError,
-        DownloadTokenError,
-        GateBlocked,
-        InsufficientFunds,
-        InvalidTransition,
-        LoraPipelineError,
-        MigrationChecksumMismatch,
-        MigrationError,
-        MigrationGap,
-        NotFound,
-        NotNullViolation,
-        PayloadTooLarge,
-        PermissionDenied,
-        RateLimited,
-        ServiceUnavailable,
-        Timeout,
-        TokenAlreadyUsed,
-        TokenExpired,
-        TokenNotFound,
-        TokenRevoked,
-        UnsupportedMediaType,
-        WaitTimeout,
-    )
+    from ._exceptions import *  # noqa: F403 - the names listed in _exceptions.__all__
     from ._roles import Role
     from .datasets.formats import DatasetFormat
     from .gpus import GPUS, GpuConfig
