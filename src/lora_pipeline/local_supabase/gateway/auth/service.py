@@ -61,7 +61,7 @@ class AuthService:
         ]
         routes = [Route(path, self._endpoint(handler), methods=methods) for path, handler, methods in table]
         for route, (_, handler, _) in zip(routes, table, strict=True):
-            route.name = handler.__name__
+            route.name = f"{handler.__module__.rsplit('.', 1)[-1]}.{handler.__name__}"  # admin.get_user
         return [*routes, Route("/{path:path}", self._unrouted, methods=ALL_METHODS, name="not_implemented")]
 
     async def _unrouted(self, request: Request) -> Response:
