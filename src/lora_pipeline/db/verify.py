@@ -153,7 +153,8 @@ def snapshot_schema(conn: Any) -> dict[str, dict[str, Any]]:
              where n.nspname = 'lora_internal'
                 or (n.nspname = 'public' and p.proname in (
                       'redeem_download_token', 'cleanup_expired_dataset_tokens', 'pod_get_job', 'pod_heartbeat',
-                      'pod_set_status', 'pod_log_event', 'pod_register_artifact', 'ingest_metrics'))""",
+                      'pod_set_status', 'pod_log_event', 'pod_register_artifact', 'ingest_metrics',
+                      'pod_report_bootstrap_failure'))""",
             [list(API_ROLES)],
         )
     }

@@ -12,12 +12,13 @@ from pathlib import Path
 
 from .._exceptions import ConfigError
 from .._roles import key_postgres_role
+from . import launch
 
 POD_ENV_NAMES: dict[str, tuple[str, ...]] = {
-    "job_id": ("LORA_JOB_ID",),
-    "job_token": ("LORA_JOB_TOKEN",),
-    "url": ("LORA_PIPELINE_URL", "SUPABASE_URL", "NEXT_PUBLIC_SUPABASE_URL"),
-    "anon_key": ("LORA_PIPELINE_ANON_KEY", "SUPABASE_ANON_KEY", "NEXT_PUBLIC_SUPABASE_ANON_KEY"),
+    "job_id": (launch.JOB_ID,),
+    "job_token": (launch.JOB_TOKEN,),
+    "url": ("LORA_PIPELINE_URL", launch.SUPABASE_URL, "NEXT_PUBLIC_SUPABASE_URL"),
+    "anon_key": ("LORA_PIPELINE_ANON_KEY", launch.SUPABASE_ANON_KEY, "NEXT_PUBLIC_SUPABASE_ANON_KEY"),
 }
 """Every environment variable each pod setting reads, in precedence order."""
 

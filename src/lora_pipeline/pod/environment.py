@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import launch
 from ._env import POD_ENV_NAMES, check_pod_key, pod_setting
 
 
@@ -31,16 +32,16 @@ class PodEnvironment:
         values = {name: pod_setting(name, None, env) for name in POD_ENV_NAMES}
         values["url"] = values["url"].rstrip("/")
         check_pod_key(values["anon_key"])
-        backend = env.get("LORA_POD_BACKEND") or ("runpod" if env.get("RUNPOD_POD_ID") else "local")
+        backend = env.get(launch.POD_BACKEND) or ("runpod" if env.get(launch.RUNPOD_POD_ID) else "local")
         return cls(
             **values,
-            work_dir=Path(env.get("LORA_WORK_DIR") or env.get("TMPDIR") or "/tmp") / "lora-pipeline",  # noqa: S108
-            pod_id=env.get("RUNPOD_POD_ID") or env.get("LORA_POD_ID"),
+            work_dir=Path(env.get(launch.WORK_DIR) or env.get("TMPDIR") or "/tmp") / "lora-pipeline",  # noqa: S108
+            pod_id=env.get(launch.RUNPOD_POD_ID) or env.get(launch.POD_ID),
             backend=backend,
-            runpod_api_key=env.get("RUNPOD_API_KEY"),
-            runpod_api_base=(env.get("RUNPOD_API_BASE_URL") or "https://api.runpod.io").rstrip("/"),
-            trainer=env.get("LORA_TRAINER", "lora"),
-            heartbeat_seconds=float(env.get("LORA_HEARTBEAT_SECONDS", "15")),
+            runpod_api_key=env.get(launch.RUNPOD_API_KEY),
+            runpod_api_base=(env.get(launch.RUNPOD_API_BASE_URL) or "https://api.runpod.io").rstrip("/"),
+            trainer=env.get(launch.TRAINER, "lora"),
+            heartbeat_seconds=float(env.get(launch.HEARTBEAT_SECONDS, "15")),
         )
 
     def storage_headers(self) -> dict[str, str]:

@@ -7,6 +7,7 @@ The specification it follows is research/runpod.md §4.
 
 from __future__ import annotations
 
+from .containers import ContainerRunner
 from .faults import KINDS as FAULT_KINDS
 from .faults import Fault
 from .gateway import FakeCall
@@ -20,6 +21,7 @@ __all__ = [
     "FAULT_KINDS",
     "SCHEMA",
     "SDL",
+    "ContainerRunner",
     "FakeCall",
     "FakePod",
     "FakeRunPod",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -84,6 +85,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a request stuck in a ``delay`` fault must not block stop()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away before its reply (a container killed mid-request) is not an error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
     gateway: Gateway
     rest: RestGateway
     graphql_retired: threading.Event

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -134,6 +134,8 @@ class RunPodState:
         self.restart_delay = restart_delay
         self.pods: dict[str, FakePod] = {}
         self.keys: dict[str, Principal] = {}
+        self.phase_listener: Callable[[FakePod, Phase], None] | None = None
+        """Told of every phase a pod enters (the container switch starts and kills processes from it)."""
         self._random = random.Random(seed)
         self.account_key = self.mint_key()
 
@@ -264,6 +266,8 @@ class RunPodState:
 
     def _enter(self, pod: FakePod, phase: Phase) -> None:
         pod.phase, pod.phase_since = phase, self.now
+        if self.phase_listener is not None:
+            self.phase_listener(pod, phase)
         delay = {Phase.PROVISIONING: self.provision_delay, Phase.RESTARTING: self.restart_delay}.get(phase)
         if delay is not None and delay <= 0:
             self._enter(pod, Phase.RUNNING)
