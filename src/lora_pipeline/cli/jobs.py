@@ -215,3 +215,14 @@ def wait(
         typer.echo(json.dumps(as_json(job), indent=2, default=str))
         raise typer.Exit(0 if job.status == "succeeded" else 1)
     _finish(lp, job)
+
+
+@app.command()
+def delete(job_id: str, yes: bool = typer.Option(False, "--yes", help="do not ask")) -> None:
+    """Delete an ended job with its events, metrics, costs, gate results and adapter files."""
+    lp = client()
+    full_id = resolve_id(lp, "job", job_id)
+    if not yes:
+        typer.confirm(f"delete job {full_id} and everything it produced?", abort=True)
+    lp.jobs.delete(full_id)
+    console.print(f"deleted job {full_id}")

@@ -11,11 +11,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .._exceptions import ConfigError
+from .._exceptions import ConfigError, Conflict
 from .._ops import Plan
 from .._resource import SyncAPIResource
 from ..gates import BaselineSource, Condition
 from ._common import one, require_id, rows, table
+from ._natural_keys import baseline_twin
 
 _UPDATABLE = {
     "metric",
@@ -58,6 +59,22 @@ def build_condition(values: dict[str, Any]) -> Condition:
         raise ConfigError(f"invalid baseline: {problems}", argument="baseline") from None
 
 
+def _same_condition_or_conflict(existing: dict[str, Any], wanted: dict[str, Any]) -> Baseline:
+    """Creating a condition that exists returns it; one that differs only in its bounds is a Conflict."""
+    differs = sorted(k for k, v in wanted.items() if k not in ("id", "user_id") and existing.get(k) != v)
+    if not differs:
+        return Baseline.model_validate(existing)
+    label = f"{existing['metric']} {existing['kind']} [{existing['severity']}] of model {existing['model_name']!r}"
+    changes = ", ".join(f"{k}={wanted[k]!r}" for k in differs)
+    raise Conflict(
+        f"an active condition {label} exists ({existing['id']}) with other {', '.join(differs)}: change it with "
+        f"lp.baselines.update({existing['id']!r}, {changes}) or deactivate it first",
+        status=409,
+        code="23505",
+        resource=f"baseline {existing['id']}",
+    )
+
+
 class _BaselinePlans:
     _core: Any
 
@@ -65,6 +82,9 @@ class _BaselinePlans:
         source, job_id = _source(values.pop("baseline"))
         condition = build_condition({**values, "model_name": model_name, "source": source, "baseline_job_id": job_id})
         row = {**condition.to_row(), "id": str(uuid.uuid4()), "user_id": self._core.user_id_for(user_id)}
+        twin = yield from baseline_twin(row["user_id"], row)
+        if twin is not None:
+            return _same_condition_or_conflict(twin, row)
         result = yield table("model_baselines", lambda t: t.insert(row), idempotent=False)
         return Baseline.model_validate(one(result, "baseline", row["id"]))
 

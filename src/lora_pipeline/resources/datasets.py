@@ -24,6 +24,7 @@ from ..datasets import DatasetReport, validate_file
 from ..datasets._tokens import Tokenizer
 from ..types.datasets import Dataset, DatasetStatus
 from ._common import one, require_id, rows, safe_file_name, table
+from ._natural_keys import dataset_named, jobs_holding
 
 BUCKET = "lora-datasets"
 BUCKET_LIMIT = 500 * 1024 * 1024
@@ -75,6 +76,9 @@ class _DatasetPlans:
         report = yield from self._plan_validate(path, fmt, max_seq_len, None)
         if not report.valid:
             raise DatasetValidationError(f"{path.name} is not a valid dataset: {report.summary()}", report=report)
+        uploaded = yield from dataset_named(owner, name, report.sha256)  # the same file again: that dataset
+        if uploaded is not None:
+            return uploaded
         pending = yield from self._find_resumable(owner, name, report.sha256)
         dataset_id, object_name, resume_url = pending or (None, None, None)
         if dataset_id is None:
@@ -166,6 +170,7 @@ class _DatasetPlans:
 
     def _plan_delete(self, dataset_id: str) -> Plan[None]:
         dataset = yield from self._plan_retrieve(dataset_id)
+        yield from jobs_holding(dataset.id)
         yield table(
             "datasets",
             lambda t: t.delete(returning="minimal").eq("id", dataset.id),

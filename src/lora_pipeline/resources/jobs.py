@@ -38,6 +38,7 @@ from ._job_control import (
     record_launch,
     utcnow,
 )
+from ._job_delete import delete_job
 from ._job_launch import LaunchOptions, launch_options, pod_spec, ship_package
 from ._job_progress import JobProgress, ProgressOption
 
@@ -123,6 +124,9 @@ class _JobPlans:
 
     def _plan_retrieve(self, job_id: str) -> Plan[TrainingJob]:
         return (yield from fetch_job(require_id(job_id, "job_id")))
+
+    def _plan_delete(self, job_id: str) -> Plan[None]:
+        return (yield from delete_job(job_id))
 
     def _plan_list(self, status: str | None, dataset_id: str | None, limit: int) -> Plan[list[TrainingJob]]:
         def build(t: Any) -> Any:
@@ -419,6 +423,15 @@ class Jobs(SyncAPIResource, _JobPlans):
 
     def retrieve(self, job_id: str) -> TrainingJob:
         return self._run(self._plan_retrieve(job_id))
+
+    def delete(self, job_id: str) -> None:
+        """Delete an ended (or never deployed) job with its events, metrics, costs, gate results and artifacts.
+
+        Raises:
+            ConfigError: the job is still active; cancel it first.
+            Conflict: a condition uses the job as its fixed baseline (the message names it).
+        """
+        return self._run(self._plan_delete(job_id))
 
     def list(self, *, status: str | None = None, dataset_id: str | None = None, limit: int = 100) -> list[TrainingJob]:
         """Jobs visible to this client, newest first."""

@@ -7,12 +7,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..._exceptions import ConfigError
+from ..._exceptions import ConfigError, Conflict
 from ..._ops import Plan
 from ..._resource import AsyncAPIResource, SyncAPIResource
 from ...gates import BaselineSource, Condition
 from .._common import one, require_id, rows, table
-from ..baselines import _UPDATABLE, Baseline, _BaselinePlans, _source, build_condition
+from .._natural_keys import baseline_twin
+from ..baselines import _UPDATABLE, Baseline, _BaselinePlans, _same_condition_or_conflict, _source, build_condition
 
 
 class AsyncBaselines(AsyncAPIResource, _BaselinePlans):

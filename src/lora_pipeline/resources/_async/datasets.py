@@ -17,6 +17,7 @@ from ...datasets import DatasetReport, validate_file
 from ...datasets._tokens import Tokenizer
 from ...types.datasets import Dataset, DatasetStatus
 from .._common import one, require_id, rows, safe_file_name, table
+from .._natural_keys import dataset_named, jobs_holding
 from ..datasets import (
     _CONTENT_TYPES,
     BUCKET,

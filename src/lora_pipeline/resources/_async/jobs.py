@@ -21,6 +21,7 @@ from ...presets import resolve_hyperparameters
 from ...types.jobs import ACTIVE_STATUSES, CostEstimate, JobCredentials, JobEvent, JobStatus, TrainingJob
 from .._common import one, require_id, rows, rpc, table
 from .._job_control import account_cost, event, fail, fetch_job, handle_for, move, reconcile, record_launch, utcnow
+from .._job_delete import delete_job
 from .._job_launch import LaunchOptions, launch_options, pod_spec, ship_package
 from .._job_progress import JobProgress, ProgressOption
 from ..jobs import (
@@ -78,6 +79,15 @@ class AsyncJobs(AsyncAPIResource, _JobPlans):
 
     async def retrieve(self, job_id: str) -> TrainingJob:
         return await self._run(self._plan_retrieve(job_id))
+
+    async def delete(self, job_id: str) -> None:
+        """Delete an ended (or never deployed) job with its events, metrics, costs, gate results and artifacts.
+
+        Raises:
+            ConfigError: the job is still active; cancel it first.
+            Conflict: a condition uses the job as its fixed baseline (the message names it).
+        """
+        return await self._run(self._plan_delete(job_id))
 
     async def list(
         self, *, status: str | None = None, dataset_id: str | None = None, limit: int = 100
