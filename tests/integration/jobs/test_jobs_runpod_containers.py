@@ -165,9 +165,7 @@ def test_a_pip_failure_fails_the_job_with_pips_own_words_and_ends_the_pod(
     assert len(terminations(fake)) == 1 and fake.containers.starts(job.pod_id) == 1
 
 
-def test_an_unresolved_runpod_secret_fails_before_install(
-    owner: Any, executing_fake: Callable[..., Any]
-) -> None:
+def test_an_unresolved_runpod_secret_fails_before_install(owner: Any, executing_fake: Callable[..., Any]) -> None:
     _, lp, dataset = owner
     fake = executing_fake()
     job = lp.jobs.create(dataset.id, base_model="tiny")
@@ -251,3 +249,21 @@ def test_the_bootstrap_never_asks_an_index_for_lora_pipeline(
     )
     named = wait_for(lp, named.id, lambda j: j.terminal, timeout=120)
     assert named.status_reason == "container_error" and "/simple/lora-pipeline/" in asked
+
+
+def test_a_wheel_that_is_gone_fails_the_job_with_the_download_status(
+    local_supabase: Any, owner: Any, executing_fake: Callable[..., Any]
+) -> None:
+    _, lp, dataset = owner
+    fake = executing_fake(provision_delay=60)
+    job = lp.jobs.deploy(lp.jobs.create(dataset.id, base_model="tiny").id, backend=backend_for(fake), env=SELFTEST)
+    object_name = fake.pod_env(job.pod_id)["LORA_WHEEL_OBJECT"]
+    service = {"apikey": local_supabase.service_role_key, "Authorization": f"Bearer {local_supabase.service_role_key}"}
+    gone = httpx.delete(f"{local_supabase.url}/storage/v1/object/lora-models/{object_name}", headers=service)
+    assert gone.status_code == 200, gone.text
+    fake.advance(60)
+    job = wait_for(lp, job.id, lambda j: j.terminal, timeout=60)
+    assert (job.status, job.status_reason) == (JobStatus.FAILED, "container_error")
+    assert job.error["step"] == "downloading lora-pipeline"
+    assert "could not download the wheel lora_pipeline-" in job.error["message"] and "(HTTP 4" in job.error["message"]
+    assert wait_gone(fake, job.pod_id) and len(terminations(fake)) == 1

@@ -5,8 +5,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
+import threading
 import zipfile
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -115,7 +119,7 @@ def test_image_tags_are_read(image: str, torch: tuple[int, int] | None, cuda: tu
 
 
 def test_an_image_with_old_torch_is_refused_naming_one_that_works() -> None:
-    with pytest.raises(ConfigError, match="torch 2.4") as refused:
+    with pytest.raises(ConfigError, match=r"torch 2\.4") as refused:
         check_image("runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04")
     assert DEFAULT_IMAGE in str(refused.value) and refused.value.argument == "image"
     assert check_image(None).name == DEFAULT_IMAGE and check_image("my/custom:1").torch is None
@@ -148,3 +152,68 @@ def test_a_prebuilt_wheel_is_checked(tmp_path: Path) -> None:
             prebuilt_wheel(bad)
     with pytest.raises(ConfigError, match="does not exist"):
         prebuilt_wheel(tmp_path / "missing.whl")
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    received: list[tuple[str, str, bytes]]
+
+    def _record(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.received.append((self.command, self.path, body))
+        self.send_response(200 if self.command == "POST" else 204)
+        self.send_header("Content-Length", "2" if self.command == "POST" else "0")
+        self.end_headers()
+        if self.command == "POST":
+            self.wfile.write(b"{}")
+
+    do_POST = do_DELETE = _record
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def recorder() -> Iterator[tuple[str, list[tuple[str, str, bytes]]]]:
+    """One loopback server standing in for Supabase and RunPod; yields its URL and what it received."""
+    received: list[tuple[str, str, bytes]] = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Recorder", (_Recorder,), {"received": received}))
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", received
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_image_without_python_is_reported_and_the_pod_ends_itself(
+    tmp_path: Path, recorder: tuple[str, list[tuple[str, str, bytes]]]
+) -> None:
+    url, received = recorder
+    tools = tmp_path / "bin"  # an "image" with the usual tools but no python
+    tools.mkdir()
+    for tool in ("curl", "sha256sum", "tail", "tee", "tr", "mkdir", "head", "cut", "sleep", "rm", "cat"):
+        found = shutil.which(tool)
+        assert found, tool
+        (tools / tool).symlink_to(found)
+    env = {
+        "PATH": str(tools),
+        "TMPDIR": str(tmp_path),
+        "SUPABASE_URL": url,
+        "SUPABASE_ANON_KEY": "anon",
+        "LORA_JOB_ID": "job-1",
+        "LORA_JOB_TOKEN": 'tok"en',
+        "RUNPOD_POD_ID": "pod123",
+        "RUNPOD_API_KEY": "pod-key",
+        "RUNPOD_API_BASE_URL": url,
+        launch.EXIT_PAUSE: "0",
+    }
+    script = shutil.which("bash")
+    assert script
+    result = subprocess.run(
+        [script, "-c", launch.bootstrap_script()], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    [(_, report_path, report), (method, terminate_path, _)] = received
+    assert report_path == "/rest/v1/rpc/pod_report_bootstrap_failure"
+    body = json.loads(report)
+    assert body["job_token"] == 'tok"en' and body["step"] == "checking the image"
+    assert "the image has no python" in body["message"] and "FAILED" in body["output_tail"]
+    assert (method, terminate_path) == ("DELETE", "/v2/pods/pod123")
