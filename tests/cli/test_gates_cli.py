@@ -71,3 +71,16 @@ def test_dry_run_records_nothing_and_a_block_changes_the_job_only_with_apply(
     assert (after.status, after.status_reason) == (JobStatus.FAILED, "gate_failed")
     shown = cli("jobs", "status", job.id[:8])
     assert "failed (gate_failed): block: 0 of 1 conditions passed" in shown.out
+
+
+def test_deploy_wait_shows_the_gate_that_failed_the_job(
+    cli: Callable[..., Any], succeeded: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lp, done = succeeded
+    lp.baselines.create("gated", metric="train_loss", kind="max", threshold=-1.0)  # cannot pass
+    monkeypatch.setenv("LORA_TRAINER", "selftest")
+    job_id = cli("jobs", "create", done.dataset_id[:8], "--base-model", "tiny", "--gate-model", "gated", "-q").lines[0]
+    waited = cli("jobs", "deploy", job_id[:8], "--backend", "local", "--wait")
+    assert waited.code == 1, waited.err
+    assert "failed (gate_failed): block: 0 of 1 conditions passed" in waited.out
+    assert "train_loss max" in waited.out, "the gate's table follows the status"

@@ -94,3 +94,59 @@ def test_a_missing_file_is_one_line_naming_it(cli: Callable[..., Any], tmp_path:
     result = cli("datasets", "validate", str(missing))
     assert result.code == 2
     assert result.err.count("\n") == 1 and str(missing) in result.err and "Traceback" not in result.err
+
+
+OBJECT_COMMANDS = [
+    "datasets upload",
+    "datasets list",
+    "datasets show",
+    "jobs create",
+    "jobs deploy",
+    "jobs status",
+    "jobs list",
+    "jobs cancel",
+    "jobs events",
+    "artifacts list",
+    "baselines add",
+    "baselines list",
+    "baselines deactivate",
+    "runpod gpus",
+    "runpod reap",
+    "dev user create",
+]
+JSON_ONLY = [
+    "datasets validate",
+    "jobs estimate",
+    "jobs wait",
+    "gates validate",
+    "gates report",
+    "metrics show",
+    "db status",
+]
+
+
+def _options(path: str) -> set[str]:
+    command: Any = typer.main.get_command(app)
+    for name in path.split():
+        command = command.commands[name]
+    return {opt for param in command.params for opt in getattr(param, "opts", [])}
+
+
+@pytest.mark.parametrize("path", OBJECT_COMMANDS)
+def test_commands_that_print_objects_take_json_and_quiet(path: str) -> None:
+    assert {"--json", "-q", "--quiet"} <= _options(path)
+
+
+@pytest.mark.parametrize("path", JSON_ONLY)
+def test_commands_that_print_reports_take_json(path: str) -> None:
+    assert "--json" in _options(path)
+
+
+def test_runpod_gpus_quiet_prints_the_keys_and_json_parses(cli: Callable[..., Any]) -> None:
+    import json
+
+    keys = cli("runpod", "gpus", "-q").lines
+    assert "A40" in keys and all(" " not in key for key in keys)
+    assert {g["key"] for g in json.loads(cli("runpod", "gpus", "--json").out)} == set(keys)
+    table = cli("runpod", "gpus")
+    assert table.lines[0].split()[:2] == ["key", "name"] and len(table.lines) == len(keys) + 1

@@ -60,9 +60,12 @@ def client() -> LoraPipeline:
 def backend(name: str, lp: LoraPipeline, gpu: list[str] | None = None) -> PodBackend:
     """``local`` or ``runpod`` (with offers for ``gpu`` keys, in order)."""
     if name == "local":
+        import os
+
         from ..backends.local import LocalBackend
 
-        return LocalBackend()
+        trainer = os.environ.get("LORA_TRAINER")  # LORA_TRAINER=selftest: a smoke test without ML libraries
+        return LocalBackend(extra_env={"LORA_TRAINER": trainer} if trainer else None)
     if name == "runpod":
         from ..backends.runpod import RunPodBackend, RunPodOffer
 

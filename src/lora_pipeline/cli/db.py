@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from ._common import console, db_url_option
+from ._common import console, db_url_option, echo_json
+from ._output import JsonOpt
 
 app = typer.Typer(
     help="Apply and verify lora-pipeline's schema, RLS policies, functions and buckets.", no_args_is_help=True
@@ -32,7 +33,7 @@ def migrate(db_url: str | None = DbUrl) -> None:
 
 
 @app.command()
-def status(db_url: str | None = DbUrl) -> None:
+def status(db_url: str | None = DbUrl, json_out: bool = JsonOpt) -> None:
     """List migrations and whether each is applied."""
     from ..db.connect import connect
     from ..db.migrations import MigrationRunner
@@ -41,6 +42,14 @@ def status(db_url: str | None = DbUrl) -> None:
         runner = MigrationRunner(conn)
         applied = runner.applied()
         runner.check_history(applied)
+    if json_out:
+        echo_json(
+            [
+                {"migration": m.filename, "applied_at": applied[m.version].applied_at if m.version in applied else None}
+                for m in runner.migrations
+            ]
+        )
+        return
     for migration in runner.migrations:
         record = applied.get(migration.version)
         state = f"applied {record.applied_at:%Y-%m-%d %H:%M}" if record else "pending"

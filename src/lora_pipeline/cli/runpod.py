@@ -39,13 +39,14 @@ def gpus(
 @app.command()
 def reap(
     dry_run: bool = typer.Option(False, "--dry-run", help="only list what would be terminated"),
+    json_out: bool = JsonOpt,
     quiet: bool = QuietOpt,
 ) -> None:
     """Terminate lp- pods whose job ended, vanished or stopped heartbeating (run with --role service)."""
     lp = client()
     condemned = lp.jobs.reap(backend=make_backend("runpod", lp), dry_run=dry_run)
     verb = "would terminate" if dry_run else "terminated"
-    for handle in condemned:
-        typer.echo(handle.pod_id) if quiet else console.print(f"{verb} {handle.pod_id} ({handle.name})")
-    if not quiet:
-        console.print(f"{len(condemned)} pod(s) {verb}")
+    columns: list[Column] = [("pod_id", lambda h: h.pod_id), ("name", lambda h: h.name), ("gpu", lambda h: h.gpu_type)]
+    emit_list(condemned, columns, json_out=json_out, quiet=quiet, ids=lambda h: h.pod_id, empty=f"no pod {verb}")
+    if not (json_out or quiet):
+        console.print(f"# {len(condemned)} pod(s) {verb}")

@@ -56,3 +56,14 @@ def test_missing_db_url_names_the_option_and_env_vars() -> None:
     result = cli("db", "migrate", env={"LORA_PIPELINE_DB_URL": "", "SUPABASE_DB_URL": "", "DATABASE_URL": ""})
     assert result.returncode == 2
     assert "--db-url" in result.stderr and "LORA_PIPELINE_DB_URL" in result.stderr
+
+
+def test_status_as_json_lists_every_migration_with_its_time(scratch_db: Callable[..., str]) -> None:
+    import json
+
+    url = scratch_db()
+    assert cli("db", "migrate", "--db-url", url).returncode == 0
+    listed = json.loads(cli("db", "status", "--db-url", url, "--json").stdout)
+    assert [row["migration"] for row in listed][:2] == ["0001_core_schema.sql", "0002_job_lifecycle.sql"]
+    assert "0009_natural_keys.sql" in {row["migration"] for row in listed}
+    assert all(row["applied_at"] for row in listed)
