@@ -225,6 +225,34 @@ def test_a_value_too_large_for_an_index_is_a_400(http: httpx.Client, stack: Loca
     assert records.faults() == []
 
 
+def test_out_of_range_and_nul_values_are_400s_in_each_services_shape(
+    http: httpx.Client, stack: LocalSupabase, bucket: str, records: Records
+) -> None:
+    service, big = service_headers(stack), "9" * 25
+    for query in (f"page={big}", f"per_page={big}"):
+        page = http.get(f"/auth/v1/admin/users?{query}", headers=service)
+        assert page.status_code == 400 and "value out of range" in page.json()["msg"], page.text
+    email = f"sec-{uuid.uuid4().hex[:12]}@example.test"
+    banned = http.post(
+        "/auth/v1/admin/users", json={"email": email, "ban_duration": "99999999999999h"}, headers=service
+    )
+    assert banned.status_code == 400 and "invalid duration" in banned.json()["msg"], banned.text
+    nul_metadata = http.post(
+        "/auth/v1/admin/users", json={"email": email, "user_metadata": {"a": "\u0000"}}, headers=service
+    )
+    assert (nul_metadata.status_code, nul_metadata.json()["error_code"]) == (400, "validation_failed")
+    signup = {"email": email, "password": "pw-" + secrets.token_urlsafe(12), "data": {"k\u0000": 1}}
+    nul_signup = http.post("/auth/v1/signup", json=signup, headers=anon_headers(stack))
+    assert (nul_signup.status_code, nul_signup.json()["error_code"]) == (400, "validation_failed")
+    person = new_person(stack)
+    nul_update = http.put("/auth/v1/user", json={"data": {"x": "\u0000"}}, headers=user_headers(stack, person))
+    assert (nul_update.status_code, nul_update.json()["error_code"]) == (400, "validation_failed")
+    for field in ("limit", "offset"):
+        listed = http.post(f"/storage/v1/object/list/{bucket}", json={"prefix": "", field: 10**20}, headers=service)
+        assert listed.status_code == 400 and storage_code(listed) == ("400", "InvalidRequest"), listed.text
+    assert records.faults() == []
+
+
 # -- the fuzz ----------------------------------------------------------------------------------------------------
 
 _PIECES = [*"()!,.:*-\"'\\{}[]@ &=?;%+_/", *"abcdeiklnoqrst0123456789", "or", "and", "not.", "eq.", "in.", "cs.", "is."]

@@ -18,7 +18,7 @@ from psycopg import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .errors import bad_request, internal, json_response, not_found, unprocessable
+from .errors import bad_request, database_failure, internal, json_response, not_found, unprocessable
 from .guards import AuthContext, require_admin
 from .params import (
     MAX_PASSWORD_LENGTH,
@@ -87,6 +87,10 @@ def _page_of(request: Request, name: str, default: int) -> int:
         raise bad_request(
             "validation_failed", f'Bad Pagination Parameters: strconv.ParseUint: parsing "{raw}": invalid syntax'
         )
+    if len(raw) > 20 or int(raw) > 2**64 - 1:
+        raise bad_request(
+            "validation_failed", f'Bad Pagination Parameters: strconv.ParseUint: parsing "{raw}": value out of range'
+        )
     return max(int(raw), 1)
 
 
@@ -115,7 +119,7 @@ async def create_user(context: AuthContext, request: Request) -> Response:
         try:
             user = await insert_user(conn, new)
         except psycopg.Error as error:
-            raise internal("Database error creating new user") from error
+            raise database_failure(error, "Database error creating new user") from error
     return json_response(user_json(user))
 
 
@@ -218,7 +222,7 @@ async def update_user_endpoint(context: AuthContext, request: Request) -> Respon
         try:
             await _apply_update(context, conn, user, params)
         except psycopg.Error as error:
-            raise internal("Error updating user") from error
+            raise database_failure(error, "Error updating user") from error
         updated = await find_by_id(conn, user.id)
     assert updated is not None
     return json_response(user_json(updated))
@@ -273,7 +277,7 @@ async def delete_user_endpoint(context: AuthContext, request: Request) -> Respon
         try:
             await _delete(conn, user, soft=soft)
         except psycopg.Error as error:
-            raise internal("Database error deleting user") from error
+            raise database_failure(error, "Database error deleting user") from error
     return json_response({})
 
 

@@ -79,6 +79,19 @@ def api_version(request: Request) -> str | None:
     return API_VERSION_2024 if requested >= date(2024, 1, 1) else None
 
 
+INPUT_SQLSTATES = frozenset({"22P05", "22021", "22001", "22003", "22007", "22008", "54000", "54001"})
+"""Postgres refusing the value itself (NUL bytes, out of range, too large for an index): the caller's input."""
+
+
+def database_failure(error: Exception, message: str) -> AuthFailure:
+    """GoTrue's 500 ``message`` for a database error, or 400 ``validation_failed`` when the input caused it."""
+    sqlstate = getattr(error, "sqlstate", None)
+    if sqlstate in INPUT_SQLSTATES:
+        detail = str(getattr(getattr(error, "diag", None), "message_primary", "") or "invalid value")
+        return bad_request("validation_failed", f"{message}: {detail}")
+    return internal(message)
+
+
 def render(request: Request, error: AuthFailure | OAuthFailure) -> Response:
     """The response GoTrue sends for ``error`` to this request."""
     version = api_version(request)

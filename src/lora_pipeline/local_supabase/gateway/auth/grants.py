@@ -15,7 +15,7 @@ from psycopg import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .errors import OAuthFailure, bad_request, internal, json_response, unprocessable
+from .errors import OAuthFailure, bad_request, database_failure, internal, json_response, unprocessable
 from .guards import AuthContext
 from .params import (
     check_password_strength,
@@ -113,7 +113,7 @@ async def _create_signup_user(
     try:
         return await insert_user(conn, new)
     except psycopg.Error as error:
-        raise internal("Database error saving new user") from error
+        raise database_failure(error, "Database error saving new user") from error
 
 
 async def _confirm(conn: AsyncConnection[Any], user: User, *, by_email: bool) -> None:

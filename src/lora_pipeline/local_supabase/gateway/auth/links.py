@@ -25,7 +25,7 @@ from psycopg.types.json import Jsonb
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .errors import bad_request, internal, json_response, not_found, unprocessable
+from .errors import bad_request, database_failure, json_response, not_found, unprocessable
 from .guards import AuthContext, require_admin
 from .params import check_password_strength, decode_body, read_body, validate_email
 from .serialize import timestamp, user_json
@@ -87,7 +87,7 @@ async def generate_link(context: AuthContext, request: Request) -> Response:
         try:
             user, token, extra = await _prepare(context, conn, kind, email, aud, user, params, otp)
         except psycopg.Error as error:
-            raise internal("Database error updating user") from error
+            raise database_failure(error, "Database error updating user") from error
     link = f"{context.config.public_url}/auth/v1/verify?" + urlencode(
         {"token": token, "type": "email_change" if kind.startswith("email_change") else kind, "redirect_to": referrer}
     )

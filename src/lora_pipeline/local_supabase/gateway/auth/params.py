@@ -146,6 +146,9 @@ def validate_pkce(method: str, challenge: str) -> None:
         )
 
 
+_MAX_GO_DURATION_SECONDS = (2**63 - 1) / 1e9
+
+
 def parse_ban_duration(text: str) -> timedelta:
     """A Go duration (``"24h"``, ``"1h30m"``, ``"none"`` = lift the ban) as GoTrue's ``ban_duration`` takes it."""
     if text == "none":
@@ -157,6 +160,8 @@ def parse_ban_duration(text: str) -> timedelta:
     if not body or "".join(number + unit for number, unit in parts) != body:
         raise bad_request("validation_failed", f'invalid format for ban duration: time: invalid duration "{text}"')
     seconds = sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
+    if seconds > _MAX_GO_DURATION_SECONDS:  # Go's Duration is int64 nanoseconds (about 292 years)
+        raise bad_request("validation_failed", f'invalid format for ban duration: time: invalid duration "{text}"')
     return timedelta(seconds=sign * seconds)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+import psycopg
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route, Router
@@ -23,7 +24,7 @@ from ..apikey import check_api_key
 from ..fault_log import log_fault
 from ..state import GatewayState
 from . import account, admin, grants, links
-from .errors import AuthFailure, OAuthFailure, render, render_unexpected
+from .errors import AuthFailure, OAuthFailure, database_failure, render, render_unexpected
 from .guards import AuthContext
 
 log = logging.getLogger("lora_pipeline.gateway.auth")
@@ -82,6 +83,11 @@ class AuthService:
                 if isinstance(failure, AuthFailure) and failure.status >= 500:
                     log_fault(log, failure, "auth: %s %s: %s", request.method, request.url.path, failure.message)
                 return render(request, failure)
+            except psycopg.Error as error:  # a value Postgres refuses is the caller's mistake, anything else ours
+                refusal = database_failure(error, "Database error")
+                if refusal.status >= 500:
+                    log_fault(log, error, "auth: database error in %s %s", request.method, request.url.path)
+                return render(request, refusal)
             except Exception as error:
                 log_fault(log, error, "auth: unhandled error in %s %s", request.method, request.url.path)
                 return render_unexpected(request)

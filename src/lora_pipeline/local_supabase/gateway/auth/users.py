@@ -16,6 +16,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+_MAX_BIGINT = 2**63 - 1
 NIL_INSTANCE = uuid.UUID(int=0)
 """GoTrue writes the nil UUID into ``instance_id``."""
 
@@ -296,7 +297,7 @@ async def list_users(conn: AsyncConnection[Any], aud: str, page: int, per_page: 
     await cursor.execute(
         f"""select {_USER_COLUMNS}, count(*) over () as total from auth.users where aud = %s
              order by created_at desc, id desc limit %s offset %s""",
-        (aud, per_page, (page - 1) * per_page),
+        (aud, min(per_page, _MAX_BIGINT), min((page - 1) * per_page, _MAX_BIGINT)),
     )
     rows = await cursor.fetchall()
     if rows:

@@ -182,12 +182,17 @@ def _sort_by(value: Any) -> tuple[str, str]:
     return str(value["column"]), str(order)
 
 
+_MAX_INT = 2**31 - 1
+
+
 def _body_int(body: dict[str, Any], name: str) -> int | None:
     value = body.get(name)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise errors.invalid_request(f"body/{name} must be integer >= 0")
+    if value > _MAX_INT:  # storage.search takes int arguments
+        raise errors.invalid_request(f"body/{name} must be <= {_MAX_INT}")
     return value
 
 
