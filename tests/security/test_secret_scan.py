@@ -216,7 +216,9 @@ def test_no_secret_leaks_from_a_real_job(
         app_answers = asyncio.run(_ask_download_app(stack, [issued.token, revoked.token]))
 
     # 4. RunPod: a successful deploy, a deploy RunPod refuses, a wrong API key, a value RunPod cannot hold.
-    runpod = RunPodBackend(fake_runpod.api_key, [RunPodOffer(gpu_type="A40")], sleep=lambda _: None, timeout=5)
+    runpod = RunPodBackend(
+        fake_runpod.api_key, [RunPodOffer(gpu_type="A40")], sleep=lambda _: None, timeout=5, transport="graphql"
+    )
     reprs.append(repr(runpod))
     on_runpod = lp.jobs.deploy(lp.jobs.create(dataset.id, base_model="tiny", gpu_type="A40").id, backend=runpod)
     [create] = fake_runpod.calls_to("podFindAndDeployOnDemand")
