@@ -101,6 +101,9 @@ class RestPods:
         self._catalog_ttl = catalog_ttl
         self._clock = clock
         self._lock = threading.Lock()
+        self._refreshing = threading.Lock()
+        self._gone: set[str] = set()
+        """Pods this backend saw terminated: ids are never reused, so they need no more requests."""
         self._snapshot: dict[str, dict[str, Any]] = {}
         self._snapshot_at = float("-inf")
         self._catalogs: dict[str, tuple[float, list[dict[str, Any]]]] = {}
@@ -122,7 +125,8 @@ class RestPods:
             sleep=self._sleep,
         )
         pod, candidate = loop.run(candidates, name=name, rounds=self._capacity_rounds)
-        self._forget_snapshot()
+        with self._lock:
+            self._snapshot[str(pod["id"])] = pod
         handle = self._handle(pod, gpu_key=candidate.gpu_key)
         handle.created_at = datetime.now(timezone.utc)
         log.info(
@@ -161,6 +165,8 @@ class RestPods:
     # --- watch ------------------------------------------------------------------------------------------
     def status(self, pod_id: str) -> PodStatus:
         """RunPod's view of the pod, from the shared pod list when it is fresh enough."""
+        if pod_id in self._gone:
+            return PodStatus(pod_id=pod_id, state=PodState.TERMINATED, detail="terminated")
         try:
             pod = self._snapshot_pod(pod_id)
         except PermissionDenied:  # a pod-scoped key may read its own pod, not list the account's
@@ -168,6 +174,7 @@ class RestPods:
         if pod is None:  # not in the list: make sure before calling it gone (a new pod may postdate the list)
             pod = self.transport.get_pod(pod_id)
         if pod is None or pod.get("status") == "TERMINATED":
+            self._gone.add(pod_id)
             return PodStatus(pod_id=pod_id, state=PodState.TERMINATED, detail="RunPod no longer lists this pod")
         status = str(pod.get("status") or "")
         restarts = self._count_restart(pod_id, status)
@@ -191,11 +198,11 @@ class RestPods:
             return count
 
     def _snapshot_pod(self, pod_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            fresh = self._clock() - self._snapshot_at < self._status_ttl
-            if fresh:
-                return self._snapshot.get(pod_id)
-        self._refresh()
+        with self._refreshing:  # one thread lists; the others wait for its list instead of sending their own
+            with self._lock:
+                stale = self._clock() - self._snapshot_at >= self._status_ttl
+            if stale:
+                self._refresh()
         with self._lock:
             return self._snapshot.get(pod_id)
 
@@ -205,10 +212,6 @@ class RestPods:
             self._snapshot = {str(p.get("id")): p for p in pods}
             self._snapshot_at = self._clock()
         return pods
-
-    def _forget_snapshot(self) -> None:
-        with self._lock:
-            self._snapshot_at = float("-inf")
 
     def list_pods(self, prefix: str) -> list[PodHandle]:
         """Live pods whose name starts with ``prefix`` (one request)."""
@@ -221,11 +224,15 @@ class RestPods:
     # --- end, price, bill -------------------------------------------------------------------------------
     def terminate(self, pod_id: str) -> None:
         """``DELETE /v2/pods/{id}``; a pod that is already gone (404) counts as done."""
+        if pod_id in self._gone:
+            return
         try:
             self.transport.terminate_pod(pod_id)
         except NotFound:
             log.debug("pod %s was already gone", pod_id)
-        self._forget_snapshot()
+        with self._lock:
+            self._gone.add(pod_id)
+            self._snapshot.pop(pod_id, None)
 
     def price(self, gpu_id: str) -> float | None:
         """The lowest per-GPU USD/h the catalog lists for ``gpu_id`` in either cloud."""

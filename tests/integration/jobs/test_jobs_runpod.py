@@ -108,7 +108,7 @@ def test_cancel_while_provisioning_terminates_the_pod(owner: Any, fake_runpod: A
 
 def test_a_pod_that_vanished_fails_the_job_as_pod_lost(owner: Any, fake_runpod: Any, wire: Wire) -> None:
     _, lp, dataset = owner
-    backend = backend_for(fake_runpod, wire)
+    backend = backend_for(fake_runpod, wire, status_ttl=0)  # over REST: no shared pod list to wait out
     job = deploy(lp, dataset, backend)
     fake_runpod.state.terminate(job.pod_id)  # gone without a word from the pod (host failure, balance, a user)
     [synced] = lp.jobs.sync(job.id, backend=backend)

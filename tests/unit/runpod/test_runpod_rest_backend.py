@@ -197,8 +197,9 @@ def test_status_maps_rest_states_and_counts_container_restarts() -> None:
 
 
 def test_status_shares_one_pod_list_between_calls(fake: FakeRunPod, rest: Make) -> None:
-    backend = rest(SECURE_A40, status_ttl=60)
-    handles = [backend.launch(spec(f"job{i}")) for i in range(3)]
+    launcher = rest(SECURE_A40)
+    handles = [launcher.launch(spec(f"job{i}")) for i in range(3)]
+    backend = rest(status_ttl=60)  # e.g. the service's sync loop, which did not launch them
     before = len(fake.calls)
     for _ in range(5):
         for handle in handles:
@@ -221,8 +222,10 @@ def test_terminate_is_idempotent(fake: FakeRunPod, rest: Make) -> None:
     backend = rest(SECURE_A40)
     handle = backend.launch(spec())
     backend.terminate(handle)
-    backend.terminate(handle)
+    backend.terminate(handle)  # this backend knows the pod is gone: no second request
     assert fake.pods() == [] and backend.status(handle).state is PodState.TERMINATED
+    assert [c.status for c in fake.calls_to("deletePod")] == [204]
+    rest(SECURE_A40).terminate(handle)  # another client: RunPod's 404 counts as done
     assert [c.status for c in fake.calls_to("deletePod")] == [204, 404]
 
 
