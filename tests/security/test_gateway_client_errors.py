@@ -13,6 +13,7 @@ import base64
 import json
 import logging
 import secrets
+import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -250,6 +251,40 @@ def test_out_of_range_and_nul_values_are_400s_in_each_services_shape(
     for field in ("limit", "offset"):
         listed = http.post(f"/storage/v1/object/list/{bucket}", json={"prefix": "", field: 10**20}, headers=service)
         assert listed.status_code == 400 and storage_code(listed) == ("400", "InvalidRequest"), listed.text
+    assert records.faults() == []
+
+
+def _send_raw(url: str, head: str, body: bytes) -> int:
+    """Send a request byte for byte (httpx refuses non-ASCII header values) and return the status."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head.encode() + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return int(data.split(b" ", 2)[1])
+
+
+def test_undecodable_headers_nul_credentials_and_bad_urls_are_not_faults(
+    http: httpx.Client, gateway: str, stack: LocalSupabase, bucket: str, records: Records
+) -> None:
+    auth = f"apikey: {stack.service_role_key}\r\nAuthorization: Bearer {stack.service_role_key}\r\n"
+    head = f"POST /storage/v1/object/{bucket}/meta/{uuid.uuid4().hex}.txt HTTP/1.1\r\nHost: x\r\n{auth}"
+    status = _send_raw(gateway, head + "Content-Type: text/plain\r\nx-metadata: \u00ff\u00fe(\r\n", b"x")
+    assert status == 200  # metadata that is not base64 JSON is dropped, as Storage does
+    nul_login = http.post(
+        "/auth/v1/token?grant_type=password",
+        json={"email": "\u0000@example.test", "password": "x"},
+        headers=anon_headers(stack),
+    )
+    assert nul_login.status_code == 400, nul_login.text
+    person = new_person(stack)
+    link = http.post(
+        "/auth/v1/admin/generate_link?redirect_to=http://[::1",
+        json={"type": "recovery", "email": person.email},
+        headers=service_headers(stack),
+    )
+    assert link.status_code == 200 and link.json()["redirect_to"] == "http://127.0.0.1:3000", link.text
     assert records.faults() == []
 
 

@@ -13,6 +13,7 @@ import re
 from datetime import date
 from typing import Any
 
+import psycopg
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -86,8 +87,9 @@ INPUT_SQLSTATES = frozenset({"22P05", "22021", "22001", "22003", "22007", "22008
 def database_failure(error: Exception, message: str) -> AuthFailure:
     """GoTrue's 500 ``message`` for a database error, or 400 ``validation_failed`` when the input caused it."""
     sqlstate = getattr(error, "sqlstate", None)
-    if sqlstate in INPUT_SQLSTATES:
-        detail = str(getattr(getattr(error, "diag", None), "message_primary", "") or "invalid value")
+    client_side = sqlstate is None and isinstance(error, psycopg.DataError)  # psycopg refuses NUL before sending
+    if sqlstate in INPUT_SQLSTATES or client_side:
+        detail = getattr(getattr(error, "diag", None), "message_primary", None) or str(error) or "invalid value"
         return bad_request("validation_failed", f"{message}: {detail}")
     return internal(message)
 

@@ -60,10 +60,12 @@ def new_otp() -> str:
 def redirect_target(request: Request, params: dict[str, Any]) -> str:
     """``redirect_to`` (body or query) when it points at the local machine, else the site URL."""
     wanted = params.get("redirect_to") or request.query_params.get("redirect_to") or ""
-    parts = urlsplit(wanted)
-    if parts.scheme in ("http", "https") and parts.hostname in ("127.0.0.1", "localhost"):
-        return wanted
-    return SITE_URL
+    try:
+        parts = urlsplit(wanted)
+        local = parts.scheme in ("http", "https") and parts.hostname in ("127.0.0.1", "localhost")
+    except ValueError:  # "http://[::1" and other unparseable URLs: not allowed, like any other
+        return SITE_URL
+    return wanted if local else SITE_URL
 
 
 async def generate_link(context: AuthContext, request: Request) -> Response:

@@ -9,7 +9,6 @@ policies (which also read request headers) decide. Only then are bytes accepted.
 from __future__ import annotations
 
 import base64
-import binascii
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -246,7 +245,7 @@ def decode_header_metadata(value: str | None) -> dict[str, Any] | None:
         return None
     try:
         return _parse_json_object(base64.b64decode(value).decode("utf-8"))
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (non-ASCII included: binascii.Error), not UTF-8: no user metadata
         return None
 
 
