@@ -7,6 +7,7 @@ in the executor that performs them (see :mod:`lora_pipeline._ops`).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -198,8 +199,12 @@ class LoraPipeline(_RootClient):
         return self._session
 
     def _before_request(self) -> None:
-        if self._session is not None and self._session.stale():
-            self.refresh_session()
+        if self._session is None or not self._session.stale():
+            return
+        # One renewal at a time: a refresh token is single-use, a second thread would be refused with it.
+        with self.__dict__.setdefault("_refresh_lock", threading.Lock()):
+            if self._session.stale():
+                self.refresh_session()
 
     def with_options(self, **changes: Any) -> LoraPipeline:
         """A copy with some settings replaced (``role``, ``access_token``, ``timeout``, ``max_retries``...).
@@ -209,7 +214,7 @@ class LoraPipeline(_RootClient):
         clone = type(self).__new__(type(self))
         clone._core = self._core.derive(**changes)
         clone._sleep, clone._clock = self._sleep, self._clock
-        clone._session = self._session if "access_token" not in changes and "role" not in changes else None
+        clone._session = None  # the copy keeps the current token but never renews it: refresh tokens rotate
         clone._executor = clone._make_executor()
         return clone
 
@@ -350,7 +355,7 @@ class AsyncLoraPipeline(_RootClient):
         clone = type(self).__new__(type(self))
         clone._core = self._core.derive(**changes)
         clone._sleep, clone._clock = self._sleep, self._clock
-        clone._session = self._session if "access_token" not in changes and "role" not in changes else None
+        clone._session = None  # the copy keeps the current token but never renews it: refresh tokens rotate
         clone._executor = clone._make_executor()
         return clone
 

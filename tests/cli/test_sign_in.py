@@ -30,6 +30,9 @@ def test_sign_in_acts_as_the_user_and_refreshes_a_stale_session(local_supabase: 
     assert lp.datasets.list() == []
     assert lp.session is not None and lp.session.refresh_token != first.refresh_token, "renewed before the request"
     assert lp.session.expires_at > time.time() + 600 and lp.user_id == created.id
+    copy = lp.with_options(timeout=5)
+    assert copy.session is None and copy.user_id == created.id, "a copy acts as the user but never renews"
+    assert copy.datasets.list() == []
 
 
 def test_sign_in_reads_url_and_anon_key_from_the_environment(
