@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ...pod import launch
 from .state import FakePod, Phase
 
 if TYPE_CHECKING:
@@ -195,7 +196,7 @@ class ContainerRunner:
             "PATH": f"{container.folder / 'venv' / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
             "HOME": str(home),
             "TMPDIR": str(container.folder / "tmp"),
-            "LORA_WORK_DIR": str(container.folder / "work"),
+            launch.WORK_DIR: str(container.folder / "work"),
             **self.extra_env,
         }
         env.update(self.fake.pod_env(container.pod_id))
