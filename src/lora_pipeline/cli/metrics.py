@@ -84,7 +84,7 @@ def show(
         console.print(recent)
     if plot is not None:
         lp.metrics.plot([job_id], path=plot)
-        console.print(f"wrote {plot}")
+        (err_console if json_out else console).print(f"wrote {plot}")  # stdout stays one JSON document
 
 
 def _number(value: float | None) -> str:
