@@ -84,3 +84,11 @@ def test_deploy_wait_shows_the_gate_that_failed_the_job(
     assert waited.code == 1, waited.err
     assert "failed (gate_failed): block: 0 of 1 conditions passed" in waited.out
     assert "train_loss max" in waited.out, "the gate's table follows the status"
+
+
+def test_metrics_show_json_is_one_document(cli: Callable[..., Any], succeeded: Any) -> None:
+    _, job = succeeded
+    shown = cli("metrics", "show", job.id[:8], "--json")
+    document = json.loads(shown.out)
+    assert shown.code == 0 and document["job_id"] == job.id and document["points"]
+    assert set(document["final"]) == {"last", "min", "max"} and document["final"]["last"]
