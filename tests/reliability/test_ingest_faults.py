@@ -17,10 +17,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from tests._support.tcp_proxy import ProxyMode, TcpProxy
 
 from lora_pipeline.local_supabase import LocalSupabase
 from lora_pipeline.pod import MetricsReporter
-from lora_pipeline.testing import ProxyMode, TcpProxy
 
 from .conftest import SLOWEST_LOG_CALL, fault_policy, make_pod_job, stored, wait_until
 

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests._support.tcp_proxy import TcpProxy
 
 from lora_pipeline import LoraPipeline, Role
 from lora_pipeline.backends.local import LocalBackend
 from lora_pipeline.local_supabase import LocalSupabase
 from lora_pipeline.resources._job_control import HEARTBEAT_TIMEOUT
-from lora_pipeline.testing import TcpProxy
 from lora_pipeline.types.jobs import JobStatus
 
 from .conftest import chat_dataset, wait_until

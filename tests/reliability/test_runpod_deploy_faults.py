@@ -44,6 +44,7 @@ def backend(fake_runpod: Any, sleeps: list[float]) -> RunPodBackend:
         max_attempts=MAX_ATTEMPTS,
         timeout=0.5,
         sleep=sleeps.append,
+        transport="graphql",  # these script GraphQL operations; REST's status table: tests/unit/runpod
     )
 
 

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests._support.tcp_proxy import TcpProxy
 
 from lora_pipeline.local_supabase import LocalSupabase
-from lora_pipeline.testing import TcpProxy
 
 from .conftest import SLOWEST_LOG_CALL, make_pod_job, stored, wait_until
 

@@ -9,8 +9,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
-from lora_pipeline.testing import ProxyMode, TcpProxy
+from tests._support.tcp_proxy import ProxyMode, TcpProxy
 
 from .conftest import wait_until
 

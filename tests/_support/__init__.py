@@ -1,0 +1,1 @@
+"""Test-only support code that the shipped package does not carry (a fault-injecting TCP proxy)."""
