@@ -78,3 +78,14 @@ def cli_process() -> Callable[..., Result]:
         return Result(done.returncode, done.stdout, done.stderr)
 
     return run
+
+
+@pytest.fixture
+def user_shell(local_supabase: Any, user_factory: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A signed-in user's shell: URL, anon key and the user's access token in the environment; returns the
+    same user's client, for arranging and checking what the commands did."""
+    user, lp = user_factory()
+    monkeypatch.setenv("SUPABASE_URL", local_supabase.url)
+    monkeypatch.setenv("SUPABASE_ANON_KEY", local_supabase.anon_key)
+    monkeypatch.setenv("LORA_PIPELINE_ACCESS_TOKEN", user.access_token)
+    return lp

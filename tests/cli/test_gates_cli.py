@@ -16,15 +16,9 @@ SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "data" / "support_ch
 
 
 @pytest.fixture
-def succeeded(local_supabase: Any, user_factory: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+def succeeded(user_shell: Any, tmp_path: Path) -> Any:
     """(user client, a succeeded job without a configured gate), with the user's shell environment set."""
-    user, lp = user_factory()
-    for name, value in {
-        "SUPABASE_URL": local_supabase.url,
-        "SUPABASE_ANON_KEY": local_supabase.anon_key,
-        "LORA_PIPELINE_ACCESS_TOKEN": user.access_token,
-    }.items():
-        monkeypatch.setenv(name, value)
+    lp = user_shell
     dataset = lp.datasets.upload(SAMPLE, name="support", progress=None)
     backend = LocalBackend(work_dir=tmp_path / "pods", extra_env={"LORA_TRAINER": "selftest"})
     job = lp.jobs.create(dataset.id, base_model="tiny")

@@ -17,23 +17,13 @@ from lora_pipeline.types.jobs import JobStatus
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "data" / "support_chat.jsonl"
 
 
-@pytest.fixture
-def shell(local_supabase: Any, user_factory: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A user client, with the same user's settings in the CLI's environment."""
-    user, lp = user_factory()
-    monkeypatch.setenv("SUPABASE_URL", local_supabase.url)
-    monkeypatch.setenv("SUPABASE_ANON_KEY", local_supabase.anon_key)
-    monkeypatch.setenv("LORA_PIPELINE_ACCESS_TOKEN", user.access_token)
-    return lp
-
-
 def _count(local_supabase: Any, sql: str, *args: Any) -> int:
     with local_supabase.connect() as conn:
         return int(conn.execute(sql, args).fetchone()[0])
 
 
 def test_the_same_baseline_three_times_is_one_condition(
-    cli: Callable[..., Any], shell: Any, local_supabase: Any
+    cli: Callable[..., Any], user_shell: Any, local_supabase: Any
 ) -> None:
     add = ("baselines", "add", "bot", "--metric", "eval_loss", "--kind", "max", "--threshold", "5", "-q")
     ids = {cli(*add).lines[0] for _ in range(3)}
@@ -47,69 +37,69 @@ def test_the_same_baseline_three_times_is_one_condition(
 
 
 def test_the_same_file_twice_under_one_name_is_one_dataset_and_another_file_conflicts(
-    shell: Any, tmp_path: Path, local_supabase: Any
+    user_shell: Any, tmp_path: Path, local_supabase: Any
 ) -> None:
-    first = shell.datasets.upload(SAMPLE, name="support", progress=None)
-    again = shell.datasets.upload(SAMPLE, name="support", progress=None)
+    first = user_shell.datasets.upload(SAMPLE, name="support", progress=None)
+    again = user_shell.datasets.upload(SAMPLE, name="support", progress=None)
     assert again.id == first.id
     other = tmp_path / "other.jsonl"
     other.write_text("\n".join(SAMPLE.read_text().splitlines()[:40]) + "\n")
     with pytest.raises(Conflict) as raised:
-        shell.datasets.upload(other, name="support", progress=None)
+        user_shell.datasets.upload(other, name="support", progress=None)
     assert first.id in str(raised.value) and "a different file" in str(raised.value)
     assert _count(local_supabase, "select count(*) from public.datasets") == 1
     assert _count(local_supabase, "select count(*) from storage.objects where bucket_id = 'lora-datasets'") == 1
 
 
-def test_a_dataset_in_use_names_the_jobs_that_hold_it(cli: Callable[..., Any], shell: Any) -> None:
-    dataset = shell.datasets.upload(SAMPLE, name="support", progress=None)
-    job = shell.jobs.create(dataset.id, base_model="tiny")
+def test_a_dataset_in_use_names_the_jobs_that_hold_it(cli: Callable[..., Any], user_shell: Any) -> None:
+    dataset = user_shell.datasets.upload(SAMPLE, name="support", progress=None)
+    job = user_shell.jobs.create(dataset.id, base_model="tiny")
     refused = cli("datasets", "delete", dataset.id[:8], "--yes")
     assert refused.code == 2
     assert f"used by job(s) {job.id[:8]} (created)" in refused.err and "delete those jobs first" in refused.err
     assert cli("jobs", "delete", job.id[:8], "--yes").code == 0
     assert cli("datasets", "delete", dataset.id[:8], "--yes").code == 0
-    assert shell.datasets.list() == []
+    assert user_shell.datasets.list() == []
 
 
 def test_an_ended_job_deletes_with_its_events_metrics_and_adapter_files(
-    shell: Any, local_supabase: Any, tmp_path: Path
+    user_shell: Any, local_supabase: Any, tmp_path: Path
 ) -> None:
-    dataset = shell.datasets.upload(SAMPLE, name="support", progress=None)
+    dataset = user_shell.datasets.upload(SAMPLE, name="support", progress=None)
     backend = LocalBackend(work_dir=tmp_path / "pods", extra_env={"LORA_TRAINER": "selftest"})
-    job = shell.jobs.create(dataset.id, base_model="tiny")
-    shell.jobs.deploy(job.id, backend=backend)
-    job = shell.jobs.wait_for_completion(job.id, backend=backend, poll_interval=0.2, timeout=60, progress=None)
+    job = user_shell.jobs.create(dataset.id, base_model="tiny")
+    user_shell.jobs.deploy(job.id, backend=backend)
+    job = user_shell.jobs.wait_for_completion(job.id, backend=backend, poll_interval=0.2, timeout=60, progress=None)
     assert job.status is JobStatus.SUCCEEDED
-    [artifact] = shell.artifacts.list(job_id=job.id)
+    [artifact] = user_shell.artifacts.list(job_id=job.id)
     prefix = f"{artifact.storage_path}%"
     objects = "select count(*) from storage.objects where bucket_id = 'lora-models' and name like %s"
     assert _count(local_supabase, objects, prefix) >= 1
     assert _count(local_supabase, "select count(*) from public.metrics_points where job_id = %s", job.id) > 0
 
-    shell.jobs.delete(job.id)
+    user_shell.jobs.delete(job.id)
     for table in ("training_jobs", "job_events", "metrics_points", "model_artifacts", "cost_records"):
         column = "id" if table == "training_jobs" else "job_id"
         assert _count(local_supabase, f"select count(*) from public.{table} where {column} = %s", job.id) == 0
     assert _count(local_supabase, objects, prefix) == 0
 
 
-def test_an_active_job_or_a_fixed_baseline_job_is_not_deleted(shell: Any, local_supabase: Any) -> None:
-    dataset = shell.datasets.upload(SAMPLE, name="support", progress=None)
-    job = shell.jobs.create(dataset.id, base_model="tiny")
+def test_an_active_job_or_a_fixed_baseline_job_is_not_deleted(user_shell: Any, local_supabase: Any) -> None:
+    dataset = user_shell.datasets.upload(SAMPLE, name="support", progress=None)
+    job = user_shell.jobs.create(dataset.id, base_model="tiny")
     with local_supabase.connect() as conn:
         conn.execute("update public.training_jobs set status = 'validating' where id = %s", (job.id,))
     with pytest.raises(ConfigError, match="cancel it first"):
-        shell.jobs.delete(job.id)
+        user_shell.jobs.delete(job.id)
     with local_supabase.connect() as conn:
         conn.execute(
             "update public.training_jobs set status = 'failed', status_reason = 'validation_failed' where id = %s",
             (job.id,),
         )
-    condition = shell.baselines.create(
+    condition = user_shell.baselines.create(
         "bot", metric="eval_loss", kind="delta", direction="lower_is_better", threshold=0.1, baseline=job.id
     )
     with pytest.raises(Conflict) as raised:
-        shell.jobs.delete(job.id)
+        user_shell.jobs.delete(job.id)
     assert condition.id in str(raised.value) and "lp.baselines.update" in str(raised.value)
-    assert shell.jobs.retrieve(job.id).id == job.id
+    assert user_shell.jobs.retrieve(job.id).id == job.id

@@ -14,17 +14,7 @@ SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "data" / "support_ch
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-@pytest.fixture
-def as_user(local_supabase: Any, user_factory: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The shell of a signed-in user: URL, anon key and the user's access token in the environment."""
-    user, lp = user_factory()
-    monkeypatch.setenv("SUPABASE_URL", local_supabase.url)
-    monkeypatch.setenv("SUPABASE_ANON_KEY", local_supabase.anon_key)
-    monkeypatch.setenv("LORA_PIPELINE_ACCESS_TOKEN", user.access_token)
-    return lp
-
-
-def test_upload_quiet_prints_only_the_id_and_json_is_one_document(cli: Callable[..., Any], as_user: Any) -> None:
+def test_upload_quiet_prints_only_the_id_and_json_is_one_document(cli: Callable[..., Any], user_shell: Any) -> None:
     quiet = cli("datasets", "upload", str(SAMPLE), "--name", "support", "-q")
     assert quiet.code == 0, quiet.err
     assert len(quiet.lines) == 1 and UUID.fullmatch(quiet.lines[0])
@@ -33,7 +23,7 @@ def test_upload_quiet_prints_only_the_id_and_json_is_one_document(cli: Callable[
     assert document["id"] == quiet.lines[0] and document["status"] == "ready" and document["num_examples"] == 420
 
 
-def test_piped_lists_have_a_header_and_never_wrap_ids(cli: Callable[..., Any], as_user: Any) -> None:
+def test_piped_lists_have_a_header_and_never_wrap_ids(cli: Callable[..., Any], user_shell: Any) -> None:
     ids = {cli("datasets", "upload", str(SAMPLE), "--name", f"support-{n}", "-q").lines[0] for n in range(2)}
     table = cli("datasets", "list")  # COLUMNS=40 (conftest) and stdout is not a terminal
     assert table.code == 0
@@ -45,7 +35,7 @@ def test_piped_lists_have_a_header_and_never_wrap_ids(cli: Callable[..., Any], a
     assert {d["id"] for d in json.loads(cli("datasets", "list", "--json").out)} == ids
 
 
-def test_jobs_quiet_json_and_short_id_prefixes(cli: Callable[..., Any], as_user: Any) -> None:
+def test_jobs_quiet_json_and_short_id_prefixes(cli: Callable[..., Any], user_shell: Any) -> None:
     dataset_id = cli("datasets", "upload", str(SAMPLE), "--name", "support", "-q").lines[0]
     created = cli("jobs", "create", dataset_id[:8], "--base-model", "tiny", "--name", "first", "-q")
     assert created.code == 0, created.err
@@ -61,9 +51,9 @@ def test_jobs_quiet_json_and_short_id_prefixes(cli: Callable[..., Any], as_user:
     assert isinstance(events, list)
 
 
-def test_prefix_errors_are_clear(cli: Callable[..., Any], as_user: Any, local_supabase: Any) -> None:
-    as_user.baselines.create("m", metric="eval_loss", kind="max", threshold=5.0)
-    as_user.baselines.create("m", metric="train_loss", kind="max", threshold=5.0)
+def test_prefix_errors_are_clear(cli: Callable[..., Any], user_shell: Any, local_supabase: Any) -> None:
+    user_shell.baselines.create("m", metric="eval_loss", kind="max", threshold=5.0)
+    user_shell.baselines.create("m", metric="train_loss", kind="max", threshold=5.0)
     with local_supabase.connect() as conn:
         conn.execute(
             "update public.model_baselines set id = ('abcd' || substr(id::text, 5))::uuid where model_name = 'm'"
@@ -90,7 +80,7 @@ def test_both_keys_without_a_role_is_explained_in_shell_terms(
     assert user.code == 2 and "LORA_PIPELINE_ACCESS_TOKEN" in user.err and "dev user create" in user.err
 
 
-def test_estimate_refuses_what_create_refuses(cli: Callable[..., Any], as_user: Any) -> None:
+def test_estimate_refuses_what_create_refuses(cli: Callable[..., Any], user_shell: Any) -> None:
     dataset_id = cli("datasets", "upload", str(SAMPLE), "--name", "support", "-q").lines[0]
     big = ("--base-model", "meta-llama/Llama-2-70b-hf", "--gpu", "A40")
     estimate = cli("jobs", "estimate", dataset_id, *big)
@@ -102,7 +92,7 @@ def test_estimate_refuses_what_create_refuses(cli: Callable[..., Any], as_user: 
 
 
 def test_a_failed_job_shows_its_reason_and_message(
-    cli: Callable[..., Any], as_user: Any, local_supabase: Any, tmp_path: Path
+    cli: Callable[..., Any], user_shell: Any, local_supabase: Any, tmp_path: Path
 ) -> None:
     dataset_id = cli("datasets", "upload", str(SAMPLE), "--name", "support", "-q").lines[0]
     job_id = cli("jobs", "create", dataset_id, "--base-model", "tiny", "-q").lines[0]
