@@ -71,6 +71,7 @@ def _sign_in_target(options: dict[str, Any]) -> tuple[str, str, float]:
 
 class _RootClient:
     _core: ClientCore
+    _executor: SyncExecutor | AsyncExecutor
     _session: Session | None = None
 
     def __init__(
@@ -127,13 +128,11 @@ class _RootClient:
         return self._session
 
     def _adopt(self, session: Session) -> None:
-        """Switch to a renewed session's token: a new core, never a mutated one (see ``_base_client``)."""
+        """Switch to a renewed session's token: a new core, never a mutated one (see ``_base_client``). The
+        executor takes the new core too, so a plan in progress (a long ``wait_for_completion``) goes on with it."""
         self._core = self._core.derive(access_token=session.access_token, role=Role.USER)
         self._session = session
-        self._executor = self._make_executor()
-
-    def _make_executor(self) -> Any:
-        raise NotImplementedError
+        self._executor.core = self._core
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self.url!r}, role={self.role.value!r})"
@@ -187,6 +186,7 @@ class LoraPipeline(_RootClient):
         options = {**options, "url": url, "anon_key": anon_key, "access_token": session.access_token}
         client = cls(**{**options, "role": Role.USER})
         client._session = session
+        client._executor.before_call = client._before_request
         return client
 
     def refresh_session(self) -> Session:
@@ -335,6 +335,7 @@ class AsyncLoraPipeline(_RootClient):
         options = {**options, "url": url, "anon_key": anon_key, "access_token": session.access_token}
         client = cls(**{**options, "role": Role.USER})
         client._session = session
+        client._executor.before_call = client._before_request
         return client
 
     async def refresh_session(self) -> Session:

@@ -49,6 +49,8 @@ class _ExecutorBase:
 
     def __init__(self, core: ClientCore) -> None:
         self.core = core
+        self.before_call: Callable[[], Any] | None = None
+        """Run before each request (a signed-in client renews its session there; it may swap ``core``)."""
 
     def _role_name(self, op: Call | Http) -> str:
         return (op.role or self.core.role).value
@@ -114,6 +116,8 @@ class SyncExecutor(_ExecutorBase):
             return self.clock()
         if isinstance(op, Offload):
             return _call_offloaded(op)
+        if self.before_call is not None:
+            self.before_call()
         log.debug("%s as %s", op.what, self._role_name(op))
         for attempt in retrying(self._retries(op), sleep=self.sleep):
             with attempt:
@@ -190,6 +194,8 @@ class AsyncExecutor(_ExecutorBase):
             return self.clock()
         if isinstance(op, Offload):
             return await asyncio.to_thread(_call_offloaded, op)
+        if self.before_call is not None:
+            await self.before_call()
         log.debug("%s as %s", op.what, self._role_name(op))
         async for attempt in async_retrying(self._retries(op), sleep=self.sleep):
             with attempt:

@@ -24,7 +24,6 @@ class SyncAPIResource:
         return self._client._core
 
     def _run(self, plan: Plan[T]) -> T:
-        self._client._before_request()  # renews a signed-in session about to expire
         return self._client._executor.run(plan)
 
     def __repr__(self) -> str:
@@ -42,7 +41,6 @@ class AsyncAPIResource:
         return self._client._core
 
     async def _run(self, plan: Plan[T]) -> T:
-        await self._client._before_request()  # renews a signed-in session about to expire
         return await self._client._executor.run(plan)
 
     def __repr__(self) -> str:

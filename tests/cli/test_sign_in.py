@@ -105,3 +105,25 @@ def test_a_second_stack_stopping_leaves_the_first_stacks_pointer(tmp_path: Path)
     assert json.loads(pointer.read_text()) == second
     assert dev.release_pointer(second["SUPABASE_URL"], pointer) is True and not pointer.exists()
     assert oct(tmp_path.stat().st_mode)  # the folder exists; the file was owner-only while it lived
+
+
+def test_a_session_expiring_during_a_long_wait_is_renewed_mid_wait(local_supabase: Any, tmp_path: Path) -> None:
+    from lora_pipeline._auth import REFRESH_MARGIN
+    from lora_pipeline.backends.local import LocalBackend
+
+    local_supabase.create_user("long@example.test", "a long password 9")
+    lp = LoraPipeline.sign_in(
+        "long@example.test", "a long password 9", url=local_supabase.url, anon_key=local_supabase.anon_key
+    )
+    sample = Path(__file__).resolve().parents[2] / "examples" / "data" / "support_chat.jsonl"
+    job = lp.jobs.create(lp.datasets.upload(sample, name="support", progress=None).id, base_model="tiny")
+    backend = LocalBackend(
+        work_dir=tmp_path / "pods", extra_env={"LORA_TRAINER": "selftest", "LORA_SELFTEST_STEP_SECONDS": "0.05"}
+    )
+    lp.jobs.deploy(job.id, backend=backend)
+    assert lp.session is not None
+    first = lp.session
+    lp._session = dataclasses.replace(first, expires_at=time.time() + REFRESH_MARGIN + 1)  # stale in 1 s
+    done = lp.jobs.wait_for_completion(job.id, backend=backend, poll_interval=0.3, timeout=60, progress=None)
+    assert done.status == "succeeded"
+    assert lp.session.refresh_token != first.refresh_token, "renewed inside the one wait_for_completion call"
