@@ -61,7 +61,8 @@ def fake() -> Iterator[FakeRunPod]:
 
 @pytest.fixture(scope="module")
 def backend(fake: FakeRunPod) -> RunPodBackend:
-    return RunPodBackend(fake.api_key, timeout=5, sleep=lambda _: None)
+    # The GraphQL wire, where text is spliced into queries; REST sends JSON (tests/unit/runpod/test_runpod_rest_*).
+    return RunPodBackend(fake.api_key, timeout=5, sleep=lambda _: None, transport="graphql")
 
 
 def deploys(fake: FakeRunPod) -> int:

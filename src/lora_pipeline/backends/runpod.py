@@ -367,10 +367,11 @@ class RunPodBackend:
     ) -> dict[str, Any]:
         assert self._rest is not None
         body = {**body, "gpu": {**body["gpu"], "id": gpu_id}}
-        if cloud != "ALL":  # REST v2 has no ALL; left out, RunPod's default (SECURE) applies
-            body["cloud"] = cloud
+        chosen = CloudType(cloud)  # a made-up cloud is refused here, as on GraphQL, not sent
+        if chosen is not CloudType.ALL:  # REST v2 has no ALL; left out, RunPod's default (SECURE) applies
+            body["cloud"] = chosen.value
         if data_center_id:
-            body["dataCenterIds"] = [data_center_id]
+            body["dataCenterIds"] = [gql.check_text(data_center_id, "data_center_id")]
         return self._rest.transport.create_pod(body)
 
     # --- launch internals -------------------------------------------------------------------------------

@@ -305,3 +305,17 @@ def test_graphql_switched_off_fails_at_once_with_the_retirement_message(fake: Fa
     assert len(fake.calls) == 0, "a 410 is answered before the GraphQL gateway and never retried"
     rest_handle = RunPodBackend(fake.api_key, [SECURE_A40], sleep=lambda _: None).launch(spec())
     assert fake.pod(rest_handle.pod_id) is not None
+
+
+@pytest.mark.parametrize("cloud", ["secure", "SECURE } evil { ", "ALL2"])
+def test_a_made_up_cloud_is_refused_before_sending(fake: FakeRunPod, rest: Make, cloud: str) -> None:
+    with pytest.raises(ValueError, match="is not a valid CloudType"):
+        rest().create_pod(name="n", image="img", gpu_type="A40", cloud_type=cloud)
+    assert fake.calls_to(CREATE) == []
+
+
+def test_direct_create_with_all_leaves_the_cloud_to_runpods_default(fake: FakeRunPod, rest: Make) -> None:
+    pod = rest().create_pod(name="n", image="img", gpu_type="A40", data_center_id="EU-RO-1")
+    [create] = fake.calls_to(CREATE)
+    assert "cloud" not in create.input and create.input["dataCenterIds"] == ["EU-RO-1"]  # type: ignore[operator,index]
+    assert pod["cloud"] == "SECURE" and pod["dataCenterId"] == "EU-RO-1"
