@@ -12,16 +12,20 @@ from pathlib import Path
 import pytest
 
 from lora_pipeline.backends.runpod import RunPodBackend
-from lora_pipeline.testing.fake_runpod import FakeRunPod
+from lora_pipeline.testing.fake_runpod import ContainerRunner, FakeRunPod
 from lora_pipeline.testing.fake_runpod.containers import container_argv
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeRunPod]:
     with FakeRunPod(execute_containers=True) as running, running.environment():
-        assert running.containers is not None
-        running.containers.restart_pause = 0.1
+        _runner(running).restart_pause = 0.1
         yield running
+
+
+def _runner(fake: FakeRunPod) -> ContainerRunner:
+    assert fake.containers is not None
+    return fake.containers
 
 
 def _backend(fake: FakeRunPod) -> RunPodBackend:
@@ -51,31 +55,28 @@ def test_a_container_sees_the_pods_env_with_secrets_resolved(fake: FakeRunPod) -
     env = {"PLAIN": "x y", "HF_TOKEN": "{{ RUNPOD_SECRET_hf_token }}", "MISSING": "{{ RUNPOD_SECRET_nope }}"}
     script = 'echo "$PLAIN|$HF_TOKEN|$MISSING|$RUNPOD_POD_ID|$PIP_NO_INDEX"; sleep 30'
     pod = _backend(fake).create_pod(name="lp-x-1", image="img", gpu_type="A40", env=env, docker_args=_args(script))
-    assert fake.containers is not None
     expected = f"x y|hf_resolved_value|{{{{ RUNPOD_SECRET_nope }}}}|{pod['id']}|1"
-    assert _until(lambda: expected in fake.containers.logs(pod["id"])), fake.containers.logs(pod["id"])
+    assert _until(lambda: expected in _runner(fake).logs(pod["id"])), _runner(fake).logs(pod["id"])
 
 
 def test_an_exited_container_is_restarted_like_runpod_does(fake: FakeRunPod) -> None:
-    assert fake.containers is not None
-    fake.containers.max_restarts = 2
+    _runner(fake).max_restarts = 2
     pod = _backend(fake).create_pod(name="lp-x-1", image="img", gpu_type="A40", docker_args=_args("exit 3"))
-    assert _until(lambda: fake.containers.starts(pod["id"]) == 3 and not fake.containers.running(pod["id"]))
+    assert _until(lambda: _runner(fake).starts(pod["id"]) == 3 and not _runner(fake).running(pod["id"]))
     record = fake.pod(pod["id"])
     assert record is not None and record.exit_codes[:2] == [3, 3] and record.restart_count >= 2
 
 
 def test_terminating_a_pod_kills_its_whole_container(fake: FakeRunPod) -> None:
-    assert fake.containers is not None
     # Children in other process groups and sessions die too, as everything in a real container does.
     script = "setsid sleep 300 & echo $! > pids; timeout 300 sleep 300 & echo $! >> pids; wait"
     pod = _backend(fake).create_pod(name="lp-x-1", image="img", gpu_type="A40", docker_args=_args(script))
-    pids_file = fake.containers.work_dir / pod["id"] / "pids"
+    pids_file = _runner(fake).work_dir / pod["id"] / "pids"
     assert _until(lambda: pids_file.exists() and len(pids_file.read_text().split()) == 2)
-    fake.containers.stop_grace = 0.5
+    _runner(fake).stop_grace = 0.5
     fake.state.terminate(pod["id"])
     assert _until(lambda: not any(_alive(int(pid)) for pid in pids_file.read_text().split()))
-    assert not fake.containers.running(pod["id"]) and fake.containers.starts(pod["id"]) == 1
+    assert not _runner(fake).running(pod["id"]) and _runner(fake).starts(pod["id"]) == 1
 
 
 def _alive(pid: int) -> bool:
@@ -87,13 +88,12 @@ def _alive(pid: int) -> bool:
 
 
 def test_terminate_after_on_the_virtual_clock_kills_the_container(fake: FakeRunPod) -> None:
-    assert fake.containers is not None
     deadline = fake.now + timedelta(hours=1)
     pod = _backend(fake).create_pod(
         name="lp-x-1", image="img", gpu_type="A40", docker_args=_args("sleep 300"), terminate_after=deadline
     )
-    assert _until(lambda: fake.containers.running(pod["id"]))
+    assert _until(lambda: _runner(fake).running(pod["id"]))
     fake.advance(3600)
-    assert _until(lambda: not fake.containers.running(pod["id"]))
+    assert _until(lambda: not _runner(fake).running(pod["id"]))
     record = fake.pod(pod["id"])
     assert record is not None and not record.live
