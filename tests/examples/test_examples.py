@@ -86,7 +86,7 @@ def test_deploy_to_runpod_launches_a_pod_with_failover(
 ) -> None:
     _, lp, env = signed_in
     dataset = lp.datasets.upload(SAMPLE, name="support", progress=None)
-    fake_runpod.script("podFindAndDeployOnDemand", ["capacity_error"])
+    fake_runpod.script("createPod", ["capacity_error"] * 2)  # REST v2 (the default): A40 in both clouds
     env = {**env, "RUNPOD_API_KEY": fake_runpod.api_key, "RUNPOD_API_BASE_URL": fake_runpod.url}
     done = run_example(
         "deploy_to_runpod",
@@ -103,8 +103,8 @@ def test_deploy_to_runpod_launches_a_pod_with_failover(
     [job] = lp.jobs.list()
     assert job.status == "provisioning" and job.gpu_type == "L40S" and job.pod_id
     assert f"job {job.id}: provisioning on L40S" in done.stdout
-    tried = [c.input["gpuTypeId"] for c in fake_runpod.calls_to("podFindAndDeployOnDemand")]
-    assert tried == ["NVIDIA A40", "NVIDIA L40S"]
+    tried = [c.input["gpu"]["id"] for c in fake_runpod.calls_to("createPod")]
+    assert tried == ["NVIDIA A40", "NVIDIA A40", "NVIDIA L40S"]
 
 
 def test_gates_in_ci_exit_codes_and_report(signed_in: tuple[Any, Any, dict[str, str]], tmp_path: Path) -> None:
