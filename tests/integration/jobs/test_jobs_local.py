@@ -178,9 +178,11 @@ def test_issue_token_env_for_bring_your_own_compute(local_supabase: Any, owner: 
 
 def test_estimate_gives_a_range(owner: Any) -> None:
     _, lp, dataset = owner
-    estimate = lp.jobs.estimate(dataset.id, base_model="meta-llama/Llama-3.1-8B", gpu_type="A40")
+    estimate = lp.jobs.estimate(dataset.id, base_model="meta-llama/Llama-3.1-8B", gpu_type="A100_80GB")
     assert estimate.price_source == "list" and 0 < estimate.usd_low < estimate.usd_high
     assert estimate.steps == 72 and estimate.memory_gb and estimate.memory_gb > 16
+    with pytest.raises(ConfigError, match="more than the 48 GB"):  # what create refuses is never priced (issue 14)
+        lp.jobs.estimate(dataset.id, base_model="meta-llama/Llama-3.1-8B", gpu_type="A40")
 
 
 def _until(condition: Any, timeout: float = 30) -> None:
