@@ -110,6 +110,10 @@ def test_a_pod_installs_the_shipped_wheel_trains_and_terminates_itself(
     [ended] = terminations(fake)
     assert ended.api_key != fake.api_key, "the pod ends itself with its pod-scoped key"
     assert fake.containers.starts(job.pod_id) == 1
+    create = fake.calls_to("createPod" if transport == "rest" else "podFindAndDeployOnDemand")[-1]
+    assert create.input is not None and create.status in (200, 201)
+    cuda = create.input["gpu"]["allowedCudaVersions"] if transport == "rest" else create.input["allowedCudaVersions"]
+    assert cuda == ["12.8", "12.9", "13.0"], "the default image's CUDA 12.8 needs a 12.8+ host driver"
     print(f"\n[{transport}] deploy -> running: {deploy_to_running:.1f} s (container-executing fake)")
 
 
