@@ -319,3 +319,13 @@ def test_direct_create_with_all_leaves_the_cloud_to_runpods_default(fake: FakeRu
     [create] = fake.calls_to(CREATE)
     assert "cloud" not in create.input and create.input["dataCenterIds"] == ["EU-RO-1"]  # type: ignore[operator,index]
     assert pod["cloud"] == "SECURE" and pod["dataCenterId"] == "EU-RO-1"
+
+
+def test_data_centres_come_with_gpu_stock(fake: FakeRunPod, rest: Make) -> None:
+    fake.set_data_center_stock("A40", "SECURE", {"EU-RO-1": 3})
+    fake.set_stock("A40", "COMMUNITY", 0)
+    assert rest()._rest is not None
+    centres = {dc["id"]: dc for dc in rest()._rest.transport.data_centers()}  # type: ignore[union-attr]
+    a40 = {dc: next(g for g in centres[dc]["gpuAvailability"] if g["id"] == "NVIDIA A40") for dc in centres}
+    assert a40["EU-RO-1"]["availability"] == "MEDIUM" and a40["US-TX-3"]["availability"] == "NONE"
+    assert centres["EU-RO-1"]["region"] == "EUROPE"

@@ -138,3 +138,13 @@ def test_a_candidate_with_no_stock_anywhere_goes_last_but_is_kept() -> None:
 def test_without_a_catalog_offers_are_tried_as_given() -> None:
     ordered = order_candidates([Wanted("A40", "NVIDIA A40", "SECURE", "EU-RO-1"), L40S], {})
     assert [(c.gpu_key, c.data_center_ids) for c in ordered] == [("A40", ("EU-RO-1",)), ("L40S", ())]
+
+
+def test_a_rest_410_is_apiretired_never_retried_never_unreadable() -> None:
+    from lora_pipeline._exceptions import APIRetired
+    from lora_pipeline._retry import is_retryable
+
+    error = refusal(410, "API v2 has been retired; use v3")
+    assert isinstance(error, APIRetired) and not is_retryable(error)
+    assert "API v2 has been retired" in str(error) and "unreadable" not in str(error)
+    assert error.suggestion and "never retried" in error.suggestion
