@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -271,3 +272,20 @@ def test_a_wheel_that_is_gone_fails_the_job_with_the_download_status(
     assert job.error["step"] == "downloading lora-pipeline"
     assert "could not download the wheel lora_pipeline-" in job.error["message"] and "(HTTP 4" in job.error["message"]
     assert wait_gone(fake, job.pod_id) and len(terminations(fake)) == 1
+
+
+def test_an_image_whose_torch_is_too_old_fails_before_pip_runs(
+    owner: Any, executing_fake: Callable[..., Any], tmp_path: Path
+) -> None:
+    _, lp, dataset = owner
+    old_torch = tmp_path / "image-packages" / "torch"  # a custom image whose tag says nothing: torch 2.4 inside
+    old_torch.mkdir(parents=True)
+    (old_torch / "__init__.py").write_text('__version__ = "2.4.1+cu124"\n')
+    fake = executing_fake(container_env={"PYTHONPATH": str(old_torch.parent)})
+    job = lp.jobs.create(dataset.id, base_model="tiny")
+    job = lp.jobs.deploy(job.id, backend=backend_for(fake), image="ghcr.io/example/trainer:latest", env=SELFTEST)
+    job = wait_for(lp, job.id, lambda j: j.terminal, timeout=60)
+    assert (job.status, job.status_reason) == (JobStatus.FAILED, "container_error")
+    assert job.error["step"] == "checking the image's torch"
+    assert "torch 2.4.1+cu124 is older than 2.5" in job.error["message"]
+    assert "pip install" not in fake.containers.logs(job.pod_id) and wait_gone(fake, job.pod_id)
