@@ -80,3 +80,15 @@ def test_ten_waiters_and_a_sync_loop_stay_inside_sixty_requests_a_minute(
     assert fake_runpod.rate_limited == 0, "no request met a 429"
     assert elapsed < 60 and len(rest_calls) <= 60, "inside one minute, at most the minute's quota"
     assert fake_runpod.pods() == []
+
+
+def test_a_sync_pass_over_many_jobs_lists_pods_once(owner: Any, fake_runpod: Any) -> None:
+    _, lp, dataset = owner
+    launcher = RunPodBackend(fake_runpod.api_key, [RunPodOffer(gpu_type="A40")], timeout=5)
+    for _ in range(4):
+        lp.jobs.deploy(lp.jobs.create(dataset.id, base_model="tiny", gpu_type="A40").id, backend=launcher)
+    service = RunPodBackend(fake_runpod.api_key, timeout=5)  # the service's loop: it launched none of them
+    before = len(fake_runpod.calls)
+    synced = lp.jobs.sync(backend=service, run_gates=False)
+    assert len(synced) == 4 and {j.status for j in synced} == {JobStatus.PROVISIONING}
+    assert [c.operation for c in fake_runpod.calls[before:]] == ["listPods"]
