@@ -329,3 +329,19 @@ def test_data_centres_come_with_gpu_stock(fake: FakeRunPod, rest: Make) -> None:
     a40 = {dc: next(g for g in centres[dc]["gpuAvailability"] if g["id"] == "NVIDIA A40") for dc in centres}
     assert a40["EU-RO-1"]["availability"] == "MEDIUM" and a40["US-TX-3"]["availability"] == "NONE"
     assert centres["EU-RO-1"]["region"] == "EUROPE"
+
+
+def test_rest_works_without_the_runpod_package(fake: FakeRunPod) -> None:
+    import subprocess
+    import sys
+
+    program = (
+        "import sys; sys.modules['runpod'] = None\n"  # any `import runpod` now fails
+        "from lora_pipeline.backends.runpod import RunPodBackend, RunPodOffer\n"
+        "b = RunPodBackend(sys.argv[1], [RunPodOffer(gpu_type='A40')], sleep=lambda _: None)\n"
+        "print(b.create_pod(name='no-sdk', image='img', gpu_type='A40')['id'], b.price('A40'))\n"
+    )
+    env = {"RUNPOD_API_BASE_URL": fake.url, "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", program, fake.api_key], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in fake.pods()] == ["no-sdk"]
