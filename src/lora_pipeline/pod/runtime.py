@@ -197,9 +197,8 @@ class PodProgram:
         )
 
     def download_dataset(self, dataset: dict[str, Any]) -> Path:
-        from .._transfer import download_file
-
         from .._paths import contained_path
+        from .._transfer import download_file
 
         folder = self.env.work_dir / "data"
         folder.mkdir(parents=True, exist_ok=True)
