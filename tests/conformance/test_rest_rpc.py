@@ -233,7 +233,8 @@ def running_job(target: Any, functions: None) -> tuple[str, str]:
     owner = target.create_user()["user"]["id"]
     token = uuid.uuid4().hex
     dataset = target.sql(
-        "insert into public.datasets (user_id, name) values (%s, 'd') returning id", (uuid.UUID(owner),)
+        "insert into public.datasets (user_id, name) values (%s, %s) returning id",
+        (uuid.UUID(owner), f"d-{uuid.uuid4().hex[:8]}"),
     )[0][0]
     job = target.sql(
         "insert into public.training_jobs (user_id, dataset_id, base_model, status, job_token_hash, "

@@ -28,8 +28,8 @@ def _job(target: Any, user_id: str, *, status: str = "running") -> tuple[str, st
     dataset_path = f"{user_id}/{uuid.uuid4().hex[:8]}.jsonl"
     [(dataset_id,)] = target.sql(
         "insert into public.datasets (user_id, name, storage_path, status) "
-        "values (%s, 'conf', %s, 'ready') returning id::text",
-        (user_id, dataset_path),
+        "values (%s, %s, %s, 'ready') returning id::text",
+        (user_id, f"conf-{uuid.uuid4().hex[:8]}", dataset_path),  # dataset names are unique per user (0009)
     )
     token = secrets.token_urlsafe(32)
     [(job_id,)] = target.sql(
