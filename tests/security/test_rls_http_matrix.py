@@ -404,6 +404,7 @@ CONTROL_CALLS: dict[str, dict[str, Any]] = {
     "job_set_token": {"job_id": str(uuid.UUID(int=0)), "token_hash": "0" * 64, "expires_at": "2030-01-01T00:00:00Z"},
     "job_account_cost": {"job_id": str(uuid.UUID(int=0))},
     "record_gate_result": {"job_id": str(uuid.UUID(int=0)), "model_name": "m"},
+    "job_record_billing": {"job_id": str(uuid.UUID(int=0)), "billed_usd": 1},
 }
 """The owner's (and the service's) control functions: anon may not call them; for a job that does not exist,
 or is not the caller's, they answer one "not found"."""

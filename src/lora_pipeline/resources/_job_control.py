@@ -135,7 +135,24 @@ def reconcile(job: TrainingJob, backend: PodBackend | None, now: datetime) -> Pl
         yield from terminate_pod(job, backend)
     if job.pod_id and job.status is not JobStatus.CREATED:
         yield from account_cost(job)
+    if job.terminal and job.pod_id and backend is not None:
+        yield from record_billing(job, backend)
     return job
+
+
+def record_billing(job: TrainingJob, backend: PodBackend) -> Plan[None]:
+    """Once a job ended, store what the provider billed for its pod beside our estimate (when it says)."""
+    billed_since = getattr(backend, "billed_usd", None)
+    handle = handle_for(job, backend)
+    since = job.started_at or job.created_at
+    if billed_since is None or handle is None or since is None:
+        return
+    try:
+        billed = yield Offload(billed_since, (handle, since))
+    except LoraPipelineError:
+        return
+    if billed is not None:
+        yield rpc("job_record_billing", {"job_id": job.id, "billed_usd": billed}, idempotent=True)
 
 
 def _finish_cancel(job: TrainingJob) -> Plan[TrainingJob]:
@@ -197,6 +214,7 @@ __all__ = [
     "handle_for",
     "move",
     "reconcile",
+    "record_billing",
     "record_launch",
     "terminate_pod",
     "utcnow",

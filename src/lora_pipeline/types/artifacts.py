@@ -48,6 +48,9 @@ class CostRecord(Model):
     started_at: datetime | None = None
     ended_at: datetime | None = None
     recorded_at: datetime | None = None
+    billed_usd: float | None = None
+    """What the provider billed for this attempt (RunPod REST billing), recorded after the job ended."""
+    billed_at: datetime | None = None
 
 
 class CostSummary(Model):

@@ -194,3 +194,17 @@ def test_forcing_graphql_once_it_is_retired_fails_at_once_with_the_retirement_me
     assert sleeps == [] and "transport='rest'" in str(error.value)
     job = lp.jobs.retrieve(job.id)
     assert job.status is JobStatus.FAILED and "retired" in (job.error or {}).get("message", "")
+
+
+def test_an_ended_job_records_what_runpod_billed_beside_our_estimate(
+    local_supabase: Any, owner: Any, fake_runpod: Any
+) -> None:
+    """Over REST the bill comes from /v2/billing/pods once the job ended; over GraphQL there is none to read."""
+    _, lp, dataset = owner
+    fake_runpod.set_price("A40", secure=3.6, community=3.6)
+    backend = backend_for(fake_runpod, WIRES["rest"])
+    job = lp.jobs.cancel(deploy(lp, dataset, backend).id, backend=backend)
+    assert job.status is JobStatus.CANCELLED
+    [record] = lp.costs.for_job(job.id)
+    assert record.billed_usd is not None and record.billed_usd >= 0 and record.billed_at is not None
+    assert fake_runpod.calls_to("listPodBilling")
