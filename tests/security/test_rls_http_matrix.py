@@ -108,7 +108,7 @@ def new_row(table: str, user_id: str, parents: dict[str, str]) -> dict[str, Any]
     marker = str(uuid.uuid4())
     job, dataset = parents["job"], parents["dataset"]
     rows: dict[str, dict[str, Any]] = {
-        "datasets": {"id": marker, "user_id": user_id, "name": "new"},
+        "datasets": {"id": marker, "user_id": user_id, "name": f"new-{marker}"},
         "dataset_download_tokens": {
             "id": marker,
             "user_id": user_id,
@@ -133,7 +133,7 @@ def new_row(table: str, user_id: str, parents: dict[str, str]) -> dict[str, Any]
         "model_baselines": {
             "id": marker,
             "user_id": user_id,
-            "model_name": "m",
+            "model_name": f"m-{marker}",
             "metric": "eval_loss",
             "kind": "max",
             "threshold": 1,
@@ -395,6 +395,7 @@ FUNCTION_CALLS: dict[str, dict[str, Any]] = {
         "sha256": None,
     },
     "ingest_metrics": {"job_id": str(uuid.UUID(int=0)), "job_token": "x", "points": []},
+    "pod_report_bootstrap_failure": {"job_id": str(uuid.UUID(int=0)), "job_token": "x", "step": "s", "message": "m"},
 }
 """Every token-checked function in ``public``: anon may call them, and they then refuse a bad token."""
 
