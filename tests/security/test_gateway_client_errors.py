@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lora_pipeline.local_supabase import LocalSupabase
+from lora_pipeline.local_supabase.gateway.fault_log import MAX_CHARS, MAX_FRAMES, describe_fault
 from lora_pipeline.local_supabase.gateway.rest.grammar import MAX_NESTING
 from lora_pipeline.local_supabase.gateway.server import GatewayThread
 from lora_pipeline.local_supabase.postgres import free_port
@@ -286,6 +287,21 @@ def test_undecodable_headers_nul_credentials_and_bad_urls_are_not_faults(
     )
     assert link.status_code == 200 and link.json()["redirect_to"] == "http://127.0.0.1:3000", link.text
     assert records.faults() == []
+
+
+def test_a_real_fault_is_logged_with_a_bounded_traceback() -> None:
+    """A server bug a client can repeat costs at most MAX_CHARS of log per request, however deep its stack."""
+
+    def recurse(depth: int) -> int:
+        return recurse(depth + 1) + 1 if depth < 400 else int("not a number")
+
+    try:
+        recurse(0)
+    except ValueError as error:
+        text = describe_fault(error)
+    assert len(text) <= MAX_CHARS + 40
+    assert text.endswith("ValueError: invalid literal for int() with base 10: 'not a number'")
+    assert text.count("in recurse") <= MAX_FRAMES
 
 
 # -- the fuzz ----------------------------------------------------------------------------------------------------
