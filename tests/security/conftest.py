@@ -141,9 +141,9 @@ def seed_job(
     )
     assert upload.status_code == 200, upload.text
     dataset_id = db.execute(
-        "insert into public.datasets (user_id, name, storage_path, status) values (%s, 'sec', %s, 'ready') "
+        "insert into public.datasets (user_id, name, storage_path, status) values (%s, %s, %s, 'ready') "
         "returning id::text",
-        (user_id, path),
+        (user_id, f"sec-{uuid.uuid4().hex[:12]}", path),
     ).fetchone()[0]
     job_id = db.execute(
         "insert into public.training_jobs (user_id, dataset_id, base_model, status, status_reason, job_token_hash,"

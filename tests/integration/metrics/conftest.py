@@ -39,8 +39,8 @@ def pod_job(local_supabase: LocalSupabase) -> Any:
                     (user_id, f"{user_id}@example.test"),
                 )
             dataset = conn.execute(
-                "insert into public.datasets (user_id, name, storage_path) values (%s, 'd', %s) returning id",
-                (user_id, f"{user_id}/{uuid.uuid4()}/data.jsonl"),
+                "insert into public.datasets (user_id, name, storage_path) values (%s, %s, %s) returning id",
+                (user_id, f"d-{uuid.uuid4().hex[:12]}", f"{user_id}/{uuid.uuid4()}/data.jsonl"),
             ).fetchone()[0]
             job = conn.execute(
                 "insert into public.training_jobs (user_id, dataset_id, base_model, status, job_token_hash,"
