@@ -3,8 +3,9 @@
 Each timing is a fresh interpreter (``sys.executable -c ...``), wall clock from spawn to exit, median of several
 runs; the baseline, ``python -c pass``, is timed interleaved with them, so both see the same machine. Two
 imports are timed: the package (``import lora_pipeline.pod``) and what a training script really does first
-(``from lora_pipeline.pod import MetricsReporter``, which loads httpx and tenacity). For each, a child lists the
-modules the import added to ``sys.modules``; none of the heavy or server-side packages may be among them.
+(``from lora_pipeline.pod import MetricsReporter``, which loads tenacity; httpx comes with the first request).
+For each, a child lists the modules the import added to ``sys.modules``; none of the heavy or server-side
+packages may be among them.
 
     python -m bench.pod_import
     python -m bench.pod_import --runs 21

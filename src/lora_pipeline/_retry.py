@@ -8,7 +8,6 @@ supabase-py's own PostgREST retries are switched off so that attempts do not mul
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -67,8 +66,12 @@ def retrying(max_retries: int, *, sleep: Callable[[float], None] = time.sleep) -
     )
 
 
-def async_retrying(max_retries: int, *, sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> AsyncRetrying:
-    """A tenacity controller for an asynchronous idempotent call."""
+def async_retrying(max_retries: int, *, sleep: Callable[[float], Awaitable[Any]] | None = None) -> AsyncRetrying:
+    """A tenacity controller for an asynchronous idempotent call (``asyncio.sleep`` unless ``sleep`` is given)."""
+    if sleep is None:
+        import asyncio  # here, not at module level: the pod's reporter imports this module and needs no asyncio
+
+        sleep = asyncio.sleep
     return AsyncRetrying(
         retry=retry_if_exception(is_retryable),
         stop=stop_after_attempt(max_retries + 1),

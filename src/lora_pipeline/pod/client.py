@@ -3,16 +3,17 @@
 A pod holds the anon key and one job token, never the service-role key. Every call is ``POST
 /rest/v1/rpc/<function>`` with ``{"job_id", "job_token", ...}``; the SECURITY DEFINER functions check the token
 by primary key and refuse a wrong, expired or ended one with SQLSTATE 42501 (:class:`PermissionDenied`).
-Kept small and dependency-light (httpx only) so ``import lora_pipeline.pod`` is fast on a cold pod.
+Kept small and dependency-light (httpx only, imported when the first request is made) so ``from
+lora_pipeline.pod import MetricsReporter`` is fast on a cold pod: the reporter's sender thread pays for httpx,
+not the training script's import.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from .._error_mapping import error_from_exception, error_from_response
 from .._exceptions import LoraPipelineError
@@ -20,6 +21,9 @@ from .._logging import get_logger, register_secret
 from .._retry import retrying
 from .._version import __version__
 from ._points import json_number
+
+if TYPE_CHECKING:
+    import httpx
 
 log = get_logger("pod")
 
@@ -64,18 +68,31 @@ class PodClient:
         self.timeout = timeout
         self.max_retries = max_retries
         self._job_token = job_token
-        self._http = httpx.Client(
-            base_url=f"{self.url}/rest/v1/rpc/",
-            headers={
-                "apikey": anon_key,
-                "Authorization": f"Bearer {anon_key}",
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-                "X-Client-Info": f"lora-pipeline-pod/{__version__}",
-            },
-            timeout=request_timeout(timeout),
-            transport=transport,
-        )
+        self._anon_key = anon_key
+        self._transport = transport
+        self._connection: httpx.Client | None = None
+        self._connection_lock = threading.Lock()
+
+    @property
+    def _http(self) -> httpx.Client:
+        """The pooled HTTP client, built on first use (so importing and constructing stay cheap)."""
+        with self._connection_lock:
+            if self._connection is None:
+                import httpx
+
+                self._connection = httpx.Client(
+                    base_url=f"{self.url}/rest/v1/rpc/",
+                    headers={
+                        "apikey": self._anon_key,
+                        "Authorization": f"Bearer {self._anon_key}",
+                        "Content-Type": "application/json",
+                        "Accept": "application/json",
+                        "X-Client-Info": f"lora-pipeline-pod/{__version__}",
+                    },
+                    timeout=request_timeout(self.timeout),
+                    transport=self._transport,
+                )
+            return self._connection
 
     # -- the core -----------------------------------------------------------------------------------------
 
@@ -207,7 +224,10 @@ class PodClient:
 
     def close(self) -> None:
         """Close pooled connections (also aborts a request in flight on another thread)."""
-        self._http.close()
+        with self._connection_lock:
+            connection = self._connection
+        if connection is not None:
+            connection.close()
 
     def __enter__(self) -> PodClient:
         return self
@@ -221,6 +241,8 @@ class PodClient:
 
 def request_timeout(seconds: float) -> httpx.Timeout:
     """``seconds`` for the whole exchange, at most 5 s of it to connect."""
+    import httpx
+
     return httpx.Timeout(seconds, connect=min(seconds, 5.0))
 
 
