@@ -12,10 +12,10 @@ from __future__ import annotations
 import builtins
 import hashlib
 import math
-import secrets
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any
 
 from .._exceptions import CapacityError, ConfigError, InsufficientFunds, LoraPipelineError, WaitTimeout
@@ -154,7 +154,7 @@ class _JobPlans:
                 "issuing a job token needs the anon key (pods never get the service key): set SUPABASE_ANON_KEY",
                 argument="anon_key",
             )
-        token = secrets.token_urlsafe(32)
+        token = token_urlsafe(32)
         register_secret(token)
         expires_at = utcnow() + (ttl or job.max_runtime + TOKEN_MARGIN)
         params = {

@@ -5,10 +5,10 @@ from __future__ import annotations
 import builtins
 import hashlib
 import math
-import secrets
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any
 
 from ..._exceptions import CapacityError, ConfigError, InsufficientFunds, LoraPipelineError, WaitTimeout
