@@ -396,6 +396,9 @@ FUNCTION_CALLS: dict[str, dict[str, Any]] = {
     },
     "ingest_metrics": {"job_id": str(uuid.UUID(int=0)), "job_token": "x", "points": []},
     "pod_report_bootstrap_failure": {"job_id": str(uuid.UUID(int=0)), "job_token": "x", "step": "s", "message": "m"},
+    "run_start": {"job_id": str(uuid.UUID(int=0)), "job_token": "x"},
+    "run_record_config": {"job_id": str(uuid.UUID(int=0)), "job_token": "x", "config": {"r": 8}},
+    "run_cancel": {"job_id": str(uuid.UUID(int=0)), "job_token": "x"},
 }
 """Every token-checked function in ``public``: anon may call them, and they then refuse a bad token."""
 
