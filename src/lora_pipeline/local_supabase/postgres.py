@@ -109,7 +109,8 @@ class PostgresCluster:
         Args:
             data_dir: keep the cluster here between runs; a temporary folder when omitted.
             port: TCP port on 127.0.0.1; a free one when omitted.
-            durable: fsync on (default: on for ``data_dir``, off for temporary clusters).
+            durable: PostgreSQL's default durability (default: on for ``data_dir``, off for temporary
+                clusters, which run with ``fsync``, ``synchronous_commit`` and ``full_page_writes`` off).
             cleanup_dir: a folder to delete on :meth:`stop` (and when reaped), e.g. a temporary stack's root.
         """
         reap_orphans()

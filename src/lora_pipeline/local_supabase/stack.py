@@ -120,6 +120,7 @@ class LocalSupabase:
         port: int | None = None,
         gateway: Literal["process", "thread"] = "process",
         opaque_keys: bool = False,
+        durable: bool | None = None,
     ) -> LocalSupabase:
         """Start PostgreSQL, install the Supabase bootstrap, apply migrations and serve the gateway.
 
@@ -128,6 +129,9 @@ class LocalSupabase:
             port: the gateway's port on 127.0.0.1 (a free one when omitted).
             gateway: ``process`` (default; own interpreter, can be killed) or ``thread``.
             opaque_keys: also accept ``sb_publishable_...`` / ``sb_secret_...`` keys.
+            durable: PostgreSQL's default durability (``fsync``, ``synchronous_commit`` and
+                ``full_page_writes`` on), so an acknowledged write survives a crash. Default: on with
+                ``data_dir``, off for a temporary stack, whose data dies with it anyway (the fast test settings).
         """
         began = time.perf_counter()
         temporary = data_dir is None
@@ -138,7 +142,7 @@ class LocalSupabase:
         postgres = PostgresCluster.start(
             root / "postgres",
             port=saved.get("db_port") if not temporary else None,
-            durable=not temporary,
+            durable=not temporary if durable is None else durable,
             cleanup_dir=root if temporary else None,
         )
         try:
