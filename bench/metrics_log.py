@@ -1,16 +1,18 @@
 """Benchmark: what ``MetricsReporter.log()`` costs the training thread while its threads send to a real stack.
 
-Starts the embedded stack, makes a job with a known token (SQL as superuser), and calls
-``reporter.log(step, loss=..., learning_rate=..., grad_norm=..., epoch=...)`` 100,000 times in a tight loop,
-timing each call with ``perf_counter_ns``. Every 50 calls the loop sleeps 1 ms, as a training step waiting on
-the GPU releases the GIL; the reporter flushes every 50 ms, so its spool writer and sender compete with the caller
-for the GIL throughout (a real step leaves them far more room). Reported: median, p99, p99.9 and max per call (the
-sleeps are not timed), and how many points reached Postgres during the loop.
+Starts a durable embedded stack, makes a job with a known token (SQL as superuser), and times each
+``reporter.log(step, **values)`` call with ``perf_counter_ns`` in two loop shapes:
 
-Baseline, same loop and timer, just before: a no-op function taking the same arguments (``def f(step, *,
-epoch=None, **values): pass``), i.e. what any Python call with these keyword arguments costs here, timer included.
+1. **the peers' shape** (the headline): a tight loop, 6 floats a call (``bench._shape``), as wandb's and
+   MLflow's benchmarks log; the reporter's spool writer and sender compete with the caller for the GIL throughout;
+2. **a training step's shape**: 4 values a call and a 1 ms sleep every 50 calls, as a step waiting on the GPU
+   releases the GIL (a real step leaves the sender far more room). The sleeps are not timed.
 
-    python -m bench.metrics_log               # 100,000 calls
+The values are built before the timer starts. Reported: median, p99, p99.9 and max per call, and how many rows
+reached Postgres. Baseline, same loop and timer, just before: a no-op function taking the same arguments
+(``def f(step, *, epoch=None, **values): pass``), i.e. what any Python call with these arguments costs here.
+
+    python -m bench.metrics_log               # 100,000 calls per shape
     python -m bench.metrics_log --calls 20000
 
 Target: p99 < 20 µs.
@@ -23,8 +25,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ._durability import start_stack
 from ._jobs import make_jobs
 from ._report import Figure, Result, percentile
+from ._shape import VALUES_PER_STEP, step_values
 from ._suite import run_standalone, standalone
 
 NAME = "metrics_log"
@@ -36,16 +40,29 @@ def _no_op(step: int | None = None, *, epoch: float | None = None, **values: Any
     return None
 
 
-def timed_calls(log: Callable[..., None], calls: int) -> tuple[list[int], float]:
-    """Nanoseconds per ``log(...)`` call, sorted, and the loop's wall seconds (sleeps included)."""
+def _step_shape_values(step: int) -> dict[str, float]:
+    return {"loss": 2.0 - step * 1e-5, "learning_rate": 2e-4, "grad_norm": 0.8, "epoch": step / 10_000}
+
+
+SHAPES: dict[str, tuple[Callable[[int], dict[str, float]], int]] = {
+    "tight": (step_values, 0),
+    "step": (_step_shape_values, STEP_EVERY),
+}
+"""Loop shape -> (the values of a step, sleep 1 ms every so many calls; 0: never)."""
+
+
+def timed_calls(log: Callable[..., None], calls: int, shape: str = "tight") -> tuple[list[int], float]:
+    """Nanoseconds per ``log(step, **values)`` call, sorted, and the loop's wall seconds (sleeps included)."""
+    build, sleep_every = SHAPES[shape]
+    values = [build(step) for step in range(calls)]
     clock = time.perf_counter_ns
     durations = []
     began = time.perf_counter()
     for step in range(calls):
         start = clock()
-        log(step, loss=2.0 - step * 1e-5, learning_rate=2e-4, grad_norm=0.8, epoch=step / 10_000)
+        log(step, **values[step])
         durations.append(clock() - start)
-        if step % STEP_EVERY == 0:
+        if sleep_every and step % sleep_every == 0:
             time.sleep(STEP_SECONDS)
     seconds = time.perf_counter() - began
     durations.sort()
@@ -63,43 +80,52 @@ def _summary(durations: list[int]) -> dict[str, float]:
 
 
 def measure(calls: int) -> dict[str, Any]:
-    from lora_pipeline.local_supabase import LocalSupabase
     from lora_pipeline.pod import MetricsReporter
 
-    with LocalSupabase.start() as stack, tempfile.TemporaryDirectory(prefix="lora-bench-") as spool:
-        baseline, _ = timed_calls(_no_op, calls)
-        _, [(job_id, token)] = make_jobs(stack)
-        reporter = MetricsReporter(
-            job_id, token, stack.url, stack.anon_key, spool_dir=spool, rank=0, flush_interval=0.05, handle_signals=False
-        )
-        durations, loop_seconds = timed_calls(reporter.log, calls)
-        sent_during_loop = reporter.stats().sent
-        # flush(timeout) waits until every logged call is acknowledged; finish() alone may return while the spool
-        # writer is still encoding a large pass (a race in finish(), reported separately), leaving points unsent.
-        reporter.flush(timeout=120)
-        stats = reporter.finish(timeout=120)
-    return {
-        "calls": calls,
-        "values_per_call": 4,
-        "sleep_every_calls": STEP_EVERY,
-        "sleep_seconds": STEP_SECONDS,
-        "log": _summary(durations),
-        "no_op_baseline": _summary(baseline),
-        "loop_seconds": round(loop_seconds, 3),
-        "points_sent_during_loop": sent_during_loop,
-        "points_sent_total": stats.sent,
-        "points_pending_after_finish": stats.pending,
-    }
+    measured: dict[str, Any] = {"calls": calls, "values_per_call": {"tight": VALUES_PER_STEP, "step": 4}}
+    with start_stack(durable=True) as stack:
+        for shape in SHAPES:
+            baseline, _ = timed_calls(_no_op, calls, shape)
+            _, [(job_id, token)] = make_jobs(stack)
+            with tempfile.TemporaryDirectory(prefix="lora-bench-") as spool:
+                reporter = MetricsReporter(
+                    job_id,
+                    token,
+                    stack.url,
+                    stack.anon_key,
+                    spool_dir=spool,
+                    rank=0,
+                    flush_interval=0.05,
+                    handle_signals=False,
+                )
+                durations, loop_seconds = timed_calls(reporter.log, calls, shape)
+                sent_during_loop = reporter.stats().sent
+                # flush(timeout) waits until every logged call is acknowledged; finish() alone may return while
+                # the spool writer is still encoding a large pass (a race in finish()), leaving rows unsent.
+                reporter.flush(timeout=120)
+                stats = reporter.finish(timeout=120)
+            measured[shape] = {
+                "log": _summary(durations),
+                "no_op_baseline": _summary(baseline),
+                "loop_seconds": round(loop_seconds, 3),
+                "rows_sent_during_loop": sent_during_loop,
+                "rows_sent_total": stats.sent,
+                "rows_pending_after_finish": stats.pending,
+            }
+    measured["step"].update(sleep_every_calls=STEP_EVERY, sleep_seconds=STEP_SECONDS)
+    return measured
 
 
 def run(*, quick: bool = False, calls: int | None = None) -> Result:
     measured = measure(calls or (10_000 if quick else 100_000))
-    log, base = measured["log"], measured["no_op_baseline"]
     calls_text = f"{measured['calls']:,} calls"
+    tight, step = measured["tight"], measured["step"]
+    log, base = tight["log"], tight["no_op_baseline"]
+    words = f"tight loop, 6 floats, {calls_text}, sender busy"
     figures = [
-        Figure(f"log() median, {calls_text}, sender busy", log["median_us"], "µs", base["median_us"], "no-op call"),
+        Figure(f"log() median, {words}", log["median_us"], "µs", base["median_us"], "no-op call"),
         Figure(
-            f"log() p99, {calls_text}, sender busy",
+            f"log() p99, {words}",
             log["p99_us"],
             "µs",
             base["p99_us"],
@@ -107,7 +133,14 @@ def run(*, quick: bool = False, calls: int | None = None) -> Result:
             target=f"p99 < {TARGET_P99_US:g} µs",
             passed=log["p99_us"] < TARGET_P99_US,
         ),
-        Figure("log() p99.9", log["p999_us"], "µs", base["p999_us"], "no-op call"),
+        Figure("log() p99.9, same", log["p999_us"], "µs", base["p999_us"], "no-op call"),
+        Figure(
+            f"log() p99, step shape (4 values, 1 ms sleep every {STEP_EVERY} calls)",
+            step["log"]["p99_us"],
+            "µs",
+            step["no_op_baseline"]["p99_us"],
+            "no-op call",
+        ),
     ]
     return Result(figures, measured)
 
