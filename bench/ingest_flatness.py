@@ -1,7 +1,9 @@
 """Benchmark: does the cost of one ingest batch stay flat as ``metrics_points`` grows to 1,000,000 rows?
 
-One stack. The figure is the median time of ``POST /rest/v1/rpc/ingest_metrics`` with 500 points (the
-reporter's default batch; anon key + job token, as a pod sends it) into a fresh job, measured three times:
+Two stacks, one after the other: a durable one (``LocalSupabase.start(durable=True)``, PostgreSQL's defaults:
+the headline) and one with the fast test settings (a second, labelled row). The figure is the median time of
+``POST /rest/v1/rpc/ingest_metrics`` with 500 points (the reporter's default batch; anon key + job token, as a
+pod sends it) into a fresh job, measured three times on each stack:
 
 1. **empty**: ``metrics_points`` holds nothing (the baseline);
 2. **loaded**: after 1,000,000 rows were added in SQL (``insert ... select`` over ``generate_series``: 1,000
@@ -26,6 +28,7 @@ import statistics
 import time
 from typing import Any
 
+from ._durability import LABELS, check, start_stack
 from ._jobs import count_points, make_jobs, settle
 from ._report import Figure, Result
 from ._suite import run_standalone, standalone
@@ -118,10 +121,9 @@ def _empty_again(stack: Any) -> None:
     settle(stack)
 
 
-def measure(rows: int, batches: int) -> dict[str, Any]:
-    from lora_pipeline.local_supabase import LocalSupabase
-
-    with LocalSupabase.start() as stack:
+def measure(rows: int, batches: int, *, durable: bool = True) -> dict[str, Any]:
+    with start_stack(durable) as stack:
+        settings = check(stack, durable)
         settle(stack)
         empty = batch_costs(stack, batches)
         filled = fill(stack, rows)
@@ -130,6 +132,7 @@ def measure(rows: int, batches: int) -> dict[str, Any]:
         _empty_again(stack)
         empty_again = batch_costs(stack, batches)
     return {
+        "settings": settings,
         "rows_added": rows,
         "rows_in_table_when_loaded": table_rows,
         "fill": filled,
@@ -141,7 +144,10 @@ def measure(rows: int, batches: int) -> dict[str, Any]:
 
 
 def run(*, quick: bool = False, rows: int | None = None, batches: int | None = None) -> Result:
-    measured = measure(rows or (50_000 if quick else 1_000_000), batches or (8 if quick else 30))
+    rows, batches = rows or (50_000 if quick else 1_000_000), batches or (8 if quick else 30)
+    measured = measure(rows, batches, durable=True)
+    fast = measure(rows, batches, durable=False)
+    measured["fast_settings"] = fast
     empty, loaded, again = (measured["median_ms"][state] for state in ("empty", "loaded", "empty_again"))
     table = f"{measured['rows_in_table_when_loaded']:,} rows"
     figures = []
@@ -149,7 +155,7 @@ def run(*, quick: bool = False, rows: int | None = None, batches: int | None = N
         key = f"http_{kind}"
         figures.append(
             Figure(
-                f"rpc ingest_metrics, {BATCH_POINTS} points ({words}), table holds {table}",
+                f"rpc ingest_metrics, {BATCH_POINTS} rows ({words}), table holds {table}, durable",
                 loaded[key],
                 "ms",
                 empty[key],
@@ -158,9 +164,19 @@ def run(*, quick: bool = False, rows: int | None = None, batches: int | None = N
                 passed=loaded[key] / empty[key] <= TARGET_FLATNESS,
             )
         )
+    fast_empty, fast_loaded = fast["median_ms"]["empty"], fast["median_ms"]["loaded"]
     figures.append(
         Figure(
-            "same in SQL only (no HTTP), new steps, loaded table",
+            f"same (new steps), {LABELS[False]}, table holds {fast['rows_in_table_when_loaded']:,} rows",
+            fast_loaded["http_insert"],
+            "ms",
+            fast_empty["http_insert"],
+            "same, empty table",
+        )
+    )
+    figures.append(
+        Figure(
+            "same in SQL only (no HTTP), new steps, loaded table, durable",
             loaded["sql_insert"],
             "ms",
             empty["sql_insert"],
