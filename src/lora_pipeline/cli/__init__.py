@@ -38,6 +38,7 @@ def _register_optional() -> None:
         ("metrics", "metrics"),
         ("baselines", "baselines"),
         ("gates", "gates"),
+        ("ui", "ui"),
     ):
         try:
             group = import_module(f"{__name__}.{module}")

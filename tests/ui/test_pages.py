@@ -1,0 +1,137 @@
+"""The dashboard over HTTP: sign-in, RLS deciding what a user sees, the live tick's O(new rows), compare."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from .conftest import PASSWORD
+
+
+def signed_in(base: str, email: str) -> httpx.Client:
+    http = httpx.Client(base_url=base, follow_redirects=False, timeout=30)
+    response = http.post(
+        "/signin",
+        content=f"email={email}&password={PASSWORD.replace(' ', '+')}",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 303, response.text
+    return http
+
+
+def test_pages_need_a_sign_in_and_a_wrong_password_is_refused(
+    local_supabase: Any, serve: Any, sign_in_viewers: Any
+) -> None:
+    local_supabase.create_user("ann@example.com", PASSWORD)
+    base = serve(sign_in_viewers)
+    assert httpx.get(f"{base}/jobs").status_code == 303
+    refused = httpx.post(
+        f"{base}/signin",
+        content="email=ann%40example.com&password=nope",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert refused.status_code == 401 and "Wrong email or password" in refused.text
+    assert "lp_ui_session" not in refused.headers.get("set-cookie", "")
+
+
+def test_a_user_sees_only_their_jobs(local_supabase: Any, serve: Any, sign_in_viewers: Any, seed: Any) -> None:
+    ann = local_supabase.create_user("ann@example.com", PASSWORD)
+    bob = local_supabase.create_user("bob@example.com", PASSWORD)
+    mine = seed(ann.id, name="ann-run", steps=10)
+    theirs = seed(bob.id, name="bob-run", steps=10)
+    http = signed_in(serve(sign_in_viewers), "ann@example.com")
+    jobs = http.get("/jobs").text
+    assert "ann-run" in jobs and "bob-run" not in jobs
+    assert "Service role" not in jobs
+    assert http.get(f"/jobs/{mine.id}").status_code == 200
+    assert http.get(f"/jobs/{theirs.id}").status_code == 404
+    assert http.get(f"/api/jobs/{theirs.id}/metrics?after=-1").status_code == 404
+
+
+def test_search_and_status_filter_the_jobs_table(
+    local_supabase: Any, serve: Any, sign_in_viewers: Any, seed: Any
+) -> None:
+    ann = local_supabase.create_user("ann@example.com", PASSWORD)
+    seed(ann.id, name="alpha-run")
+    seed(ann.id, name="beta-run", status="queued")
+    http = signed_in(serve(sign_in_viewers), "ann@example.com")
+    found = http.get("/jobs", params={"q": "ALPHA"}).text
+    assert "alpha-run" in found and "beta-run" not in found
+    queued = http.get("/jobs", params={"status": "queued"}).text
+    assert "beta-run" in queued and "alpha-run" not in queued
+    bad = http.get("/jobs", params={"status": "sleeping"})
+    assert bad.status_code == 400 and "unknown status" in bad.text
+
+
+def test_a_live_tick_carries_only_rows_after_the_last_step(
+    local_supabase: Any, serve: Any, sign_in_viewers: Any, seed: Any, make_reporter: Any
+) -> None:
+    ann = local_supabase.create_user("ann@example.com", PASSWORD)
+    job = seed(ann.id, steps=300)
+    http = signed_in(serve(sign_in_viewers), "ann@example.com")
+    assert http.get(f"/api/jobs/{job.id}/metrics", params={"after": 300}).json()["points"]["steps"] == []
+    reporter = make_reporter(job)
+    for step in (301, 302, 303):
+        reporter.log(step, train_loss=0.3, learning_rate=1e-5)
+    reporter.flush(timeout=5)
+    tick = http.get(f"/api/jobs/{job.id}/metrics", params={"after": 301}).json()
+    assert tick["points"]["steps"] == [302, 303]
+    assert tick["points"]["train_loss"] == [0.3, 0.3]
+    assert tick["status"].startswith("running") and tick["terminal"] is False
+
+
+def test_the_job_page_sends_a_downsampled_history_of_real_points(
+    local_supabase: Any, serve: Any, sign_in_viewers: Any, seed: Any
+) -> None:
+    import json
+    import re
+
+    ann = local_supabase.create_user("ann@example.com", PASSWORD)
+    job = seed(ann.id, steps=5000)
+    http = signed_in(serve(sign_in_viewers), "ann@example.com")
+    page = http.get(f"/jobs/{job.id}").text
+    data = json.loads(re.search(r'id="job-data">(.*?)</script>', page, re.S).group(1))  # type: ignore[union-attr]
+    series = data["series"]
+    assert series["total"] == 5000 and not series["exact"] and len(series["steps"]) <= 2000
+    assert data["last_step"] == 5000 and series["steps"][0] == 1 and series["steps"][-1] == 5000
+    zoomed = http.get(f"/api/jobs/{job.id}/series", params={"start": 1000, "end": 1500}).json()
+    assert zoomed["exact"] and zoomed["steps"] == list(range(1000, 1501))
+
+
+def test_compare_marks_the_settings_that_differ(
+    local_supabase: Any, serve: Any, sign_in_viewers: Any, seed: Any
+) -> None:
+    ann = local_supabase.create_user("ann@example.com", PASSWORD)
+    one = seed(ann.id, name="r16", hyperparameters={"lora_r": 16, "epochs": 2}, steps=20)
+    two = seed(ann.id, name="r32", hyperparameters={"lora_r": 32, "epochs": 2}, steps=20)
+    http = signed_in(serve(sign_in_viewers), "ann@example.com")
+    page = http.get("/compare", params=[("job", one.id), ("job", two.id)]).text
+    assert '<tr class="differs"><th scope="row">hp.lora_r' in page
+    assert '<tr class=""><th scope="row">hp.epochs' in page
+    too_few = http.get("/compare", params={"job": one.id})
+    assert too_few.status_code == 400 and "2 to 10 jobs" in too_few.text
+
+
+@pytest.mark.parametrize("page", ["/datasets", "/baselines"])
+def test_the_other_pages_render_for_a_user(
+    local_supabase: Any, serve: Any, sign_in_viewers: Any, seed: Any, page: str
+) -> None:
+    ann = local_supabase.create_user("ann@example.com", PASSWORD)
+    seed(ann.id)
+    http = signed_in(serve(sign_in_viewers), "ann@example.com")
+    assert http.get(page).status_code == 200
+
+
+def test_the_service_role_is_announced_on_every_page(local_supabase: Any, serve: Any, seed: Any) -> None:
+    from lora_pipeline import LoraPipeline
+    from lora_pipeline.ui import Viewers
+
+    ann = local_supabase.create_user("ann@example.com", PASSWORD)
+    seed(ann.id, name="ann-run")
+    service = LoraPipeline(url=local_supabase.url, service_role_key=local_supabase.service_role_key, role="service")
+    base = serve(Viewers(service))
+    for page in ("/jobs", "/datasets", "/baselines"):
+        assert 'id="service-banner"' in httpx.get(base + page).text
+    assert httpx.get(f"{base}/signin", follow_redirects=False).status_code == 303
