@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .resources._async.jobs import AsyncJobs
     from .resources._async.metrics import AsyncMetrics
     from .resources._async.notifications import AsyncNotifications
+    from .resources._async.runs import AsyncRuns
     from .resources._async.tokens import AsyncTokens
     from .resources.artifacts import Artifacts
     from .resources.baselines import Baselines
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from .resources.jobs import Jobs
     from .resources.metrics import Metrics
     from .resources.notifications import Notifications
+    from .resources.runs import Runs
     from .resources.tokens import Tokens
 
 _DOC_ARGS = """
@@ -291,6 +293,13 @@ class LoraPipeline(_RootClient):
 
         return Notifications(self)
 
+    @cached_property
+    def runs(self) -> Runs:
+        """Runs on your own machine: start / log / finish, list and compare."""
+        from .resources.runs import Runs
+
+        return Runs(self)
+
 
 class AsyncLoraPipeline(_RootClient):
     __doc__ = f"""Asynchronous client for lora-pipeline; the same namespaces as :class:`LoraPipeline`.
@@ -423,6 +432,12 @@ class AsyncLoraPipeline(_RootClient):
         from .resources._async.notifications import AsyncNotifications
 
         return AsyncNotifications(self)
+
+    @cached_property
+    def runs(self) -> AsyncRuns:
+        from .resources._async.runs import AsyncRuns
+
+        return AsyncRuns(self)
 
 
 __all__ = ["AsyncLoraPipeline", "LoraPipeline"]
