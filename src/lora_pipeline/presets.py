@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -46,15 +46,26 @@ class Hyperparameters(BaseModel):
     """Stop after this many optimizer steps (overrides epochs)."""
     gradient_checkpointing: bool = False
     seed: int = 42
+    quantization: Literal["4bit", "8bit"] | None = None
+    """QLoRA: load the frozen base model with bitsandbytes (NF4 with double quantisation, or int8); CUDA only."""
+    packing: bool = False
+    """Pack examples into ``max_seq_len`` rows without padding (TRL's best-fit packing, padding-free)."""
+    checkpoint_steps: int | None = Field(default=100, ge=1)
+    """Save a resumable checkpoint every N optimizer steps (only the latest is kept); ``None``: never."""
+    report_to: tuple[Literal["wandb", "mlflow", "tensorboard"], ...] = ()
+    """Experiment trackers the Transformers integrations report to beside lora-pipeline's own metrics."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Hyperparameters:
         if isinstance(self.target_modules, str) and self.target_modules != "all-linear":
             raise ValueError("target_modules must be a list of module names or 'all-linear'")
+        if len(set(self.report_to)) != len(self.report_to):
+            raise ValueError("report_to names an integration twice")
         return self
 
     @property
     def effective_batch_size(self) -> int:
+        """Examples per optimizer step on one GPU; multiply by the GPU count for a data-parallel run."""
         return self.batch_size * self.gradient_accumulation_steps
 
 
@@ -104,8 +115,9 @@ def resolve_hyperparameters(preset: str = "balanced", overrides: dict[str, Any] 
         raise ConfigError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}", argument="preset")
     values = PRESETS[preset].model_dump()
     values.update(overrides or {})
-    if isinstance(values.get("target_modules"), list):
-        values["target_modules"] = tuple(values["target_modules"])
+    for name in ("target_modules", "report_to"):
+        if isinstance(values.get(name), list):
+            values[name] = tuple(values[name])
     try:
         return Hyperparameters(**values)
     except ValidationError as error:

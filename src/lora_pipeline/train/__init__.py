@@ -1,4 +1,4 @@
-"""The LoRA trainer run inside a training pod (extra ``train``: torch, transformers, peft).
+"""The LoRA trainer run inside a training pod (extra ``train``: torch, transformers, peft, trl).
 
 Importing this package imports torch and transformers; nothing else in ``lora_pipeline`` imports it.
 
@@ -10,14 +10,13 @@ Importing this package imports torch and transformers; nothing else in ``lora_pi
 from __future__ import annotations
 
 from ._records import TrainingDataError
-from .data import PaddingCollator, PreparedDataset, prepare_dataset
+from .data import PreparedDataset, prepare_dataset
 from .tiny import build_tiny_base_model
 from .trainer import ADAPTER_FILES, SUMMARY_FILE, TrainResult, planned_steps, train_lora
 
 __all__ = [
     "ADAPTER_FILES",
     "SUMMARY_FILE",
-    "PaddingCollator",
     "PreparedDataset",
     "TrainResult",
     "TrainingDataError",

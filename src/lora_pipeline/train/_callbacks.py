@@ -34,11 +34,17 @@ class LossRecorder(TrainerCallback):
 
 
 class ThroughputMeter(TrainerCallback):
-    """Times the optimizer steps alone, so tokens/s leaves out evaluation, logging and start-up."""
+    """Times the optimizer steps alone, so tokens/s leaves out evaluation, logging and start-up; counts the
+    tokens (all processes together) of this run's steps, not those before a checkpoint it resumed from."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        self.tokens = 0
+        self._tokens_before = 0
         self._step_started: float | None = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._tokens_before = state.num_input_tokens_seen
 
     def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._step_started = time.perf_counter()
@@ -50,6 +56,7 @@ class ThroughputMeter(TrainerCallback):
             torch.cuda.synchronize()  # CUDA kernels run ahead of Python; count the step when it has finished.
         self.seconds += time.perf_counter() - self._step_started
         self._step_started = None
+        self.tokens = state.num_input_tokens_seen - self._tokens_before
 
     def tokens_per_second(self, tokens: int) -> float:
         return tokens / self.seconds if self.seconds > 0 else 0.0
@@ -63,6 +70,26 @@ class ProgressCallback(TrainerCallback):
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._progress(state.global_step, state.max_steps)
+
+
+class MainProcessOnly(TrainerCallback):
+    """Passes events to ``callback`` on the main process only: in a data-parallel run every process runs the
+    callbacks, and the metrics (already averaged over processes) must be reported, and the job moved, once."""
+
+    def __init__(self, callback: Any) -> None:
+        self.callback = callback
+
+    def __getattribute__(self, name: str) -> Any:
+        if name.startswith("on_"):
+            inner = getattr(object.__getattribute__(self, "callback"), name, None)
+
+            def forward(args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+                if inner is None or not state.is_world_process_zero:
+                    return None
+                return inner(args, state, control, **kwargs)
+
+            return forward
+        return object.__getattribute__(self, name)
 
 
 class LogLines(TrainerCallback):

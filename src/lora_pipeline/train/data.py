@@ -1,4 +1,4 @@
-"""From dataset records to the tensors the trainer sees: rendering, label masking, the split, padding.
+"""From dataset records to the tokenized examples TRL trains on: rendering, label masking, the split.
 
 Supervised fine-tuning teaches the model to answer, not to echo its prompt, so only assistant turns carry
 labels; system, user and tool turns are context and get ``-100`` (ignored by the loss). ``text`` records
@@ -14,15 +14,13 @@ templates rewrite earlier turns) gives no span for that turn rather than a wrong
 
 from __future__ import annotations
 
-import math
 import random
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import torch
 from jinja2.exceptions import TemplateError
 
 from ..datasets.formats import DatasetFormat, to_messages
@@ -135,25 +133,6 @@ def truncate_example(example: Features, max_seq_len: int) -> Features:
     return {key: values[:max_seq_len] for key, values in example.items()}
 
 
-@dataclass(frozen=True)
-class PaddingCollator:
-    """Pads a batch on the right: ``pad_token_id`` for inputs, 0 for the mask, ``-100`` for labels."""
-
-    pad_token_id: int
-    pad_to_multiple_of: int | None = None
-    """Round the padded length up (8 suits GPU tensor cores)."""
-
-    def __call__(self, features: Sequence[Mapping[str, Sequence[int]]]) -> dict[str, torch.Tensor]:
-        longest = max(len(feature["input_ids"]) for feature in features)
-        if self.pad_to_multiple_of:
-            longest = math.ceil(longest / self.pad_to_multiple_of) * self.pad_to_multiple_of
-        fills = {"input_ids": self.pad_token_id, "attention_mask": 0, "labels": IGNORE_INDEX}
-        return {
-            key: torch.tensor([[*feature[key], *[fill] * (longest - len(feature[key]))] for feature in features])
-            for key, fill in fills.items()
-        }
-
-
 @dataclass
 class _Tally:
     dropped: Counter[str] = field(default_factory=Counter)
@@ -248,7 +227,6 @@ def _render_plain(messages: list[dict[str, str]], tokenizer: Any) -> tuple[str, 
 __all__ = [
     "IGNORE_INDEX",
     "Features",
-    "PaddingCollator",
     "PreparedDataset",
     "prepare_dataset",
     "render_example",

@@ -1,9 +1,16 @@
-"""``train_lora``: LoRA supervised fine-tuning of a causal LM with peft and the Transformers ``Trainer``.
+"""``train_lora``: LoRA supervised fine-tuning of a causal LM with TRL's ``SFTTrainer`` and peft.
 
 The pod program calls this once per job. Everything it needs to know comes in as arguments, everything it
 produces lands in ``output_dir`` (the adapter and ``training_summary.json``) and in the returned
-``TrainResult``; progress leaves through ``callbacks`` (the metrics reporter) and ``progress``. It does no
-network I/O of its own beyond what ``from_pretrained`` does for a hub model id.
+``TrainResult``; progress leaves through ``callbacks`` (the metrics reporter) and ``progress``; resumable
+state lands in ``checkpoint_dir``. It does no network I/O of its own beyond what ``from_pretrained`` does
+for a hub model id (and what the ``report_to`` integrations do).
+
+TRL does the training loop, collation (padding, or padding-free best-fit packing), truncation and the
+LoRA wrapping, QLoRA's adapter casting included. The examples reach it already tokenized with their labels
+(``data.py``): the five dataset formats are rendered with the tokenizer's own chat template and the
+assistant turns located by character offsets, which masks the prompt exactly for any template, where
+TRL's ``assistant_only_loss`` needs ``{% generation %}`` markers that most published templates lack.
 """
 
 from __future__ import annotations
@@ -12,31 +19,26 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import peft
 import torch
 import transformers
-from peft import LoraConfig, PeftModel, get_peft_model
+import trl
+from datasets import Dataset
+from peft import PeftModel
 from pydantic import BaseModel, ConfigDict
-from transformers import (
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    PrinterCallback,
-    Trainer,
-    TrainerCallback,
-    TrainingArguments,
-    set_seed,
-)
+from transformers import PrinterCallback, TrainerCallback, set_seed
+from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]  # trl's lazy module hides its names
 
-from .._exceptions import ConfigError
 from ..datasets.formats import DatasetFormat
 from ..presets import Hyperparameters
-from ._callbacks import LogLines, LossRecorder, ProgressCallback, ThroughputMeter
+from ._callbacks import LogLines, LossRecorder, MainProcessOnly, ProgressCallback, ThroughputMeter
+from ._checkpoints import checkpoint_step, latest_checkpoint
+from ._model import Precision, load_model, load_tokenizer, lora_config, precision, refuse_quantization_without_cuda
 from ._records import TrainingDataError
-from .data import PaddingCollator, PreparedDataset, prepare_dataset
+from .data import Features, PreparedDataset, prepare_dataset
 
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
 SUMMARY_FILE = "training_summary.json"
@@ -58,21 +60,15 @@ class TrainResult(BaseModel):
     summary: dict[str, Any]
     """The contents of ``training_summary.json``."""
     train_loss_history: list[tuple[int, float]]
-    """``(optimizer step, training loss)`` at every logging step."""
+    """``(optimizer step, training loss)`` at every logging step of this process's run."""
     eval_loss_history: list[tuple[int, float]]
     """``(optimizer step, held-out loss)``; step 0 is the base model before training."""
     steps: int
-    """Optimizer steps taken."""
+    """Optimizer steps taken, counting those before the checkpoint a run resumed from."""
+    resumed_from_step: int = 0
+    """The checkpoint's step when the run resumed from one, else 0."""
     tokens_per_second: float
     """Non-padding tokens trained on per second of training steps (evaluation time excluded)."""
-
-
-@dataclass(frozen=True)
-class _Precision:
-    device: str
-    dtype: torch.dtype
-    bf16: bool = False
-    fp16: bool = False
 
 
 def train_lora(
@@ -84,13 +80,16 @@ def train_lora(
     callbacks: Sequence[TrainerCallback] = (),
     dataset_format: DatasetFormat | str | None = None,
     progress: ProgressFunction | None = None,
+    checkpoint_dir: str | Path | None = None,
 ) -> TrainResult:
     """Fine-tune a LoRA adapter on a dataset and save it with a training summary.
 
     Trains on assistant turns only (all of the text for ``text`` datasets), holds out ``eval_fraction`` of
     the records, evaluates before training, about ten times during it and at the end, and saves the
     adapter in safetensors. bf16 on a CUDA GPU that supports it, fp16 mixed precision on older GPUs, fp32
-    on CPU. Deterministic for a given ``hyperparameters.seed`` on the same hardware.
+    on CPU; 4- or 8-bit base weights with ``quantization`` (CUDA only). Deterministic for a given
+    ``hyperparameters.seed`` on the same hardware. Under ``accelerate launch``/``torchrun`` it trains data
+    parallel, and only the main process calls ``callbacks``/``progress`` and writes ``output_dir``.
 
     Args:
         base_model: a Hugging Face hub model id, or a local directory saved with ``save_pretrained``.
@@ -101,12 +100,14 @@ def train_lora(
             ``learning_rate``, their ``on_evaluate`` receives ``eval_loss``.
         dataset_format: read every record as this format; detected per record when ``None``.
         progress: called with ``(step, total_steps)`` after every optimizer step.
+        checkpoint_dir: save a checkpoint here every ``checkpoint_steps`` steps (only the latest kept) and
+            resume from the latest one found; ``None`` saves none.
 
     Returns:
         A ``TrainResult`` with the adapter files, the summary and the loss histories.
 
     Raises:
-        ConfigError: ``base_model`` is a path that does not exist.
+        ConfigError: ``base_model`` is a path that does not exist, or ``quantization`` is set without CUDA.
         TrainingDataError: the file cannot be read, or no example has a trainable token.
 
     Example::
@@ -117,27 +118,33 @@ def train_lora(
     """
     started = time.perf_counter()
     output_dir = Path(output_dir)
+    refuse_quantization_without_cuda(hyperparameters)
     set_seed(hyperparameters.seed)
-    precision = _precision()
-    tokenizer = _load_tokenizer(base_model)
+    where = precision()
+    tokenizer = load_tokenizer(base_model)
     data = _prepare(dataset_path, tokenizer, hyperparameters, dataset_format)
-    model = _lora_model(_load_model(base_model, precision), hyperparameters)
+    resume = latest_checkpoint(checkpoint_dir)
     recorder, meter = LossRecorder(), ThroughputMeter()
-    trainer = Trainer(
-        model=model,
-        args=_training_arguments(hyperparameters, output_dir, data, precision),
-        train_dataset=data.train,
-        eval_dataset=data.eval or None,
-        data_collator=PaddingCollator(tokenizer.pad_token_id, 8 if precision.device == "cuda" else None),
-        callbacks=[*callbacks, recorder, meter, LogLines(), *([ProgressCallback(progress)] if progress else [])],
+    own = [*callbacks, *([ProgressCallback(progress)] if progress else [])]
+    trainer = SFTTrainer(
+        model=load_model(base_model, hyperparameters, where),
+        args=_sft_config(hyperparameters, Path(checkpoint_dir or output_dir), data, where, resuming=bool(resume)),
+        train_dataset=_dataset(data.train),
+        eval_dataset=_dataset(data.eval) if data.eval else None,
+        processing_class=tokenizer,
+        peft_config=lora_config(hyperparameters),
+        callbacks=[*(MainProcessOnly(callback) for callback in own), recorder, meter, LogLines()],
     )
     trainer.remove_callback(PrinterCallback)  # prints every log dict to stdout; LogLines logs them instead
-    trainer.train()
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     if data.eval and recorder.last_eval_step != trainer.state.global_step:
         trainer.evaluate()
-    model.save_pretrained(str(output_dir), safe_serialization=True)
-    summary = _summary(base_model, hyperparameters, data, model, trainer, recorder, meter, precision, started)
-    (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    model: PeftModel = trainer.model  # type: ignore[assignment]  # peft_config made it a PeftModel
+    summary = _summary(base_model, hyperparameters, data, model, trainer, recorder, meter, where, started)
+    summary["resumed_from_step"] = checkpoint_step(resume)
+    if trainer.is_world_process_zero():
+        model.save_pretrained(str(output_dir), safe_serialization=True)
+        (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return TrainResult(
         output_dir=output_dir,
         adapter_files=[output_dir / name for name in ADAPTER_FILES],
@@ -145,7 +152,8 @@ def train_lora(
         train_loss_history=recorder.train_losses,
         eval_loss_history=recorder.eval_losses,
         steps=trainer.state.global_step,
-        tokens_per_second=meter.tokens_per_second(trainer.state.num_input_tokens_seen),
+        resumed_from_step=checkpoint_step(resume),
+        tokens_per_second=meter.tokens_per_second(meter.tokens),
     )
 
 
@@ -156,37 +164,6 @@ def planned_steps(train_examples: int, hyperparameters: Hyperparameters) -> int:
     batches = math.ceil(train_examples / hyperparameters.batch_size)
     per_epoch = max(1, math.ceil(batches / hyperparameters.gradient_accumulation_steps))
     return max(1, math.ceil(per_epoch * hyperparameters.epochs))
-
-
-def _precision() -> _Precision:
-    if not torch.cuda.is_available():
-        return _Precision("cpu", torch.float32)
-    if torch.cuda.is_bf16_supported():
-        return _Precision("cuda", torch.bfloat16, bf16=True)
-    # Pre-Ampere GPUs lack bf16: keep fp32 weights and train under fp16 autocast (the usual mixed precision).
-    return _Precision("cuda", torch.float32, fp16=True)
-
-
-def _load_tokenizer(base_model: str | Path) -> Any:
-    tokenizer = AutoTokenizer.from_pretrained(str(_existing(base_model)))
-    if tokenizer.pad_token is None:
-        # Many base models ship without a pad token; padded positions are masked out of loss and attention.
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
-def _load_model(base_model: str | Path, precision: _Precision) -> Any:
-    return AutoModelForCausalLM.from_pretrained(str(_existing(base_model)), dtype=precision.dtype)
-
-
-def _existing(base_model: str | Path) -> str | Path:
-    if isinstance(base_model, Path) and not base_model.is_dir():
-        raise ConfigError(
-            f"base_model {str(base_model)!r} is not a directory: pass a model directory saved with "
-            "save_pretrained, or a Hugging Face hub id as a string",
-            argument="base_model",
-        )
-    return base_model
 
 
 def _prepare(
@@ -216,27 +193,22 @@ def _reasons(dropped: dict[str, int]) -> str:
     return ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in dropped.items()) or "none"
 
 
-def _lora_model(model: Any, hyperparameters: Hyperparameters) -> PeftModel:
-    target, alpha = hyperparameters.target_modules, hyperparameters.alpha
-    config = LoraConfig(
-        r=hyperparameters.rank,
-        lora_alpha=int(alpha) if alpha.is_integer() else alpha,  # type: ignore[arg-type]  # peft takes floats
-        lora_dropout=hyperparameters.dropout,
-        target_modules=target if isinstance(target, str) else list(target),
-        bias="none",
-        task_type="CAUSAL_LM",
+def _dataset(features: list[Features]) -> Dataset:
+    """Tokenized examples with their labels: TRL skips its own tokenizing and label building for these."""
+    return Dataset.from_dict(
+        {"input_ids": [f["input_ids"] for f in features], "labels": [f["labels"] for f in features]}
     )
-    return get_peft_model(model, config)
 
 
-def _training_arguments(
-    hyperparameters: Hyperparameters, output_dir: Path, data: PreparedDataset, precision: _Precision
-) -> TrainingArguments:
+def _sft_config(
+    hyperparameters: Hyperparameters, save_dir: Path, data: PreparedDataset, where: Precision, *, resuming: bool
+) -> SFTConfig:
     total_steps = planned_steps(len(data.train), hyperparameters)
     evaluate = bool(data.eval)
     eval_steps = hyperparameters.eval_steps or max(1, round(total_steps / EVALUATIONS_PER_RUN))
-    return TrainingArguments(
-        output_dir=str(output_dir),
+    saving = hyperparameters.checkpoint_steps is not None
+    return SFTConfig(
+        output_dir=str(save_dir),
         per_device_train_batch_size=hyperparameters.batch_size,
         per_device_eval_batch_size=hyperparameters.batch_size,
         gradient_accumulation_steps=hyperparameters.gradient_accumulation_steps,
@@ -247,21 +219,30 @@ def _training_arguments(
         warmup_steps=math.ceil(total_steps * hyperparameters.warmup_ratio),
         weight_decay=hyperparameters.weight_decay,
         activation_checkpointing=hyperparameters.gradient_checkpointing,
-        bf16=precision.bf16,
-        fp16=precision.fp16,
+        bf16=where.bf16,
+        fp16=where.fp16,
+        max_length=hyperparameters.max_seq_len,
+        packing=hyperparameters.packing,
+        packing_strategy="bfd",
+        pad_to_multiple_of=8 if where.device == "cuda" and not hyperparameters.packing else None,
+        completion_only_loss=False,  # the labels already mask the prompt
+        assistant_only_loss=False,
+        dataset_num_proc=None,
         logging_steps=hyperparameters.logging_steps,
         logging_first_step=True,
         eval_strategy="steps" if evaluate else "no",
         eval_steps=eval_steps if evaluate else None,
-        eval_on_start=evaluate,
+        eval_on_start=evaluate and not resuming,  # a resumed run evaluated its start the first time
         prediction_loss_only=True,
         include_num_input_tokens_seen="non_padding",
-        save_strategy="no",
-        report_to="none",
+        save_strategy="steps" if saving else "no",
+        save_steps=hyperparameters.checkpoint_steps or 500,
+        save_total_limit=1,
+        save_only_model=False,
+        report_to=list(hyperparameters.report_to) or "none",
         disable_tqdm=True,
-        remove_unused_columns=False,
-        label_names=["labels"],
-        dataloader_pin_memory=precision.device == "cuda",
+        dataloader_pin_memory=where.device == "cuda",
+        ddp_find_unused_parameters=False,
         seed=hyperparameters.seed,
         data_seed=hyperparameters.seed,
     )
@@ -272,10 +253,10 @@ def _summary(
     hyperparameters: Hyperparameters,
     data: PreparedDataset,
     model: PeftModel,
-    trainer: Trainer,
+    trainer: SFTTrainer,
     recorder: LossRecorder,
     meter: ThroughputMeter,
-    precision: _Precision,
+    where: Precision,
     started: float,
 ) -> dict[str, Any]:
     """The facts about the run people ask for afterwards, as JSON-ready values."""
@@ -294,15 +275,23 @@ def _summary(
         **_loss_fields("train_loss", recorder.train_losses),
         **_loss_fields("eval_loss", recorder.eval_losses),
         "tokens_seen": state.num_input_tokens_seen,
-        "tokens_per_second": round(meter.tokens_per_second(state.num_input_tokens_seen), 1),
+        "tokens_per_second": round(meter.tokens_per_second(meter.tokens), 1),
         "train_seconds": round(meter.seconds, 3),
         "runtime_seconds": round(time.perf_counter() - started, 3),
-        "device": _device_name(precision),
-        "dtype": str(precision.dtype).removeprefix("torch."),
-        "mixed_precision": "bf16" if precision.bf16 else "fp16" if precision.fp16 else None,
+        "device": _device_name(where),
+        "dtype": str(where.dtype).removeprefix("torch."),
+        "mixed_precision": "bf16" if where.bf16 else "fp16" if where.fp16 else None,
+        "quantization": hyperparameters.quantization,
+        "processes": trainer.args.world_size,
+        "global_batch_size": hyperparameters.effective_batch_size * trainer.args.world_size,
         "trainable_parameters": parameters[0],
         "total_parameters": parameters[1],
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__},
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "peft": peft.__version__,
+            "trl": trl.__version__,
+        },
     }
 
 
@@ -315,8 +304,8 @@ def _loss_fields(name: str, history: list[tuple[int, float]]) -> dict[str, float
     }
 
 
-def _device_name(precision: _Precision) -> str:
-    if precision.device == "cuda":
+def _device_name(where: Precision) -> str:
+    if where.device == "cuda":
         return f"cuda ({torch.cuda.get_device_name()})"
     return "cpu"
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from lora_pipeline.datasets.formats import DatasetFormat
-from lora_pipeline.train import PaddingCollator, TrainingDataError, prepare_dataset
+from lora_pipeline.train import TrainingDataError, prepare_dataset
 from lora_pipeline.train._records import read_records
 from lora_pipeline.train.data import IGNORE_INDEX, render_example, split_examples, tokenize_example
 
@@ -189,19 +189,6 @@ def test_records_are_split_before_tokenizing(tiny_tokenizer: Any, sample_dataset
 
     assert data.eval == [_features(record, tiny_tokenizer) for record in held_records]
     assert (len(data.train), len(data.eval), data.dropped_examples) == (378, 42, 0)
-
-
-def test_collator_pads_on_the_right() -> None:
-    batch = PaddingCollator(pad_token_id=0, pad_to_multiple_of=4)(
-        [
-            {"input_ids": [5, 6, 7], "attention_mask": [1, 1, 1], "labels": [-100, 6, 7]},
-            {"input_ids": [8], "attention_mask": [1], "labels": [8]},
-        ]
-    )
-
-    assert batch["input_ids"].tolist() == [[5, 6, 7, 0], [8, 0, 0, 0]]
-    assert batch["attention_mask"].tolist() == [[1, 1, 1, 0], [1, 0, 0, 0]]
-    assert batch["labels"].tolist() == [[-100, 6, 7, -100], [8, -100, -100, -100]]
 
 
 def test_reads_json_lines_and_json_arrays(tmp_path: Path) -> None:
