@@ -110,7 +110,7 @@ def seed(local_supabase: LocalSupabase) -> Callable[..., SeededJob]:
                     "insert into public.metrics_points (job_id, user_id, step, train_loss, eval_loss, learning_rate)"
                     " select %s, %s, s, %s * (2.5 * exp(-s / (%s::float8 / 4)) + 0.4 + 0.05 * sin(s / 7.0)),"
                     " case when s %% 50 = 0 then %s * (2.6 * exp(-s / (%s::float8 / 4)) + 0.5) end,"
-                    " 2e-4 * (1 - s / (%s::float8 + 1)) from generate_series(1, %s) s",
+                    " 2e-4 * exp(-s / (%s::float8 * 2)) from generate_series(1, %s) s",
                     (job, user_id, loss_scale, steps, loss_scale, steps, steps, steps),
                 )
         return SeededJob(str(job), user_id, token)

@@ -25,6 +25,13 @@ lp.appendData = function (data, columns, names) {
   return added;
 };
 
+/* Axis ticks: three significant digits, exponent for tiny values (learning rates). */
+lp.tick = function (value) {
+  if (value === null) return "";
+  var abs = Math.abs(value);
+  return abs !== 0 && abs < 1e-2 ? value.toExponential(1) : String(+value.toPrecision(3));
+};
+
 lp.fmt = function (value) {
   if (value === null || value === undefined) return "–";
   var abs = Math.abs(value);
@@ -50,7 +57,7 @@ lp.chart = function (el, data, opts) {
     height: opts.height || 260,
     series: series,
     scales: { x: { time: false }, y: opts.log ? { distr: 3 } : {} },
-    axes: [{ label: "step" }, { size: 70, values: function (u, vals) { return vals.map(lp.fmt); } }],
+    axes: [{ label: "step" }, { size: 70, values: function (u, vals) { return vals.map(lp.tick); } }],
     cursor: { sync: opts.sync ? { key: opts.sync } : undefined, drag: { x: true, y: false } },
     legend: { live: true },
     hooks: hooks

@@ -25,7 +25,7 @@
     charts.loss = lp.chart(document.getElementById("chart-loss"), overview.loss,
                            { labels: lossNames, log: log, sync: "job", onSelect: zoomTo });
     charts.lr = lp.chart(document.getElementById("chart-lr"), overview.lr,
-                         { labels: lrNames, sync: "job", height: 180, onSelect: zoomTo });
+                         { labels: lrNames, sync: "job", onSelect: zoomTo });
     window.lpCharts = charts;
   }
 
