@@ -39,6 +39,7 @@ BENCHMARKS: dict[str, str] = {
     "metrics_ingest": "batched reporter points/s end to end, against one POST per point (the seeds' way)",
     "ingest_flatness": "ms per 500-point ingest with 1,000,000 rows in metrics_points, against an empty table",
     "gateway_overhead": "/rest/v1 request cost, against the same SQL on a bare connection",
+    "ui_job_page": "dashboard job page at 100,000 rows: first paint, bytes per live tick, against the whole history",
     "concurrent_pods": "50 pod processes reporting at once, against 1 pod alone",
     "dataset_validation": "validation MB/s and peak RSS at 100 MB and 1 GB, against json.loads alone",
 }
