@@ -51,6 +51,8 @@ class Result:
     details: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     """Lines printed under the table (what a figure's short text cannot say)."""
+    tables: list[str] = field(default_factory=list)
+    """Whole tables of the benchmark's own (e.g. the peers side by side), printed after the main one."""
 
 
 def percentile(ordered: Sequence[float], fraction: float) -> float:
@@ -227,6 +229,7 @@ def run_benchmark(name: str, run: Callable[[], Result]) -> dict[str, Any]:
         "load_average_after": load_average(),
         "figures": [asdict(figure) for figure in result.figures],
         "notes": result.notes,
+        "tables": result.tables,
         "details": result.details,
     }
 

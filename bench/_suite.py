@@ -4,6 +4,7 @@
     python -m bench --quick                           # small sizes: a smoke run of a minute or so
     python -m bench --only metrics_log,pod_import     # some of them
     python -m bench --list
+    python -m bench --peers                           # ours against wandb and MLflow, side by side
 
 Prints one table (Markdown, aligned) and writes ``bench/results/<UTC time>.json`` plus ``latest.json``; a
 ``--quick`` run writes ``<UTC time>-quick.json`` and ``latest-quick.json`` instead, so smoke figures never
@@ -45,9 +46,16 @@ BENCHMARKS: dict[str, str] = {
 }
 """Name -> what it measures; the order is the running order (the longest last)."""
 
+PEER_BENCHMARKS: dict[str, str] = {
+    "peers": "log() latency and durable ingest: ours against wandb offline and MLflow's server, interleaved",
+}
+"""Run only when asked (``--peers``): they need the ``bench-peers`` extra and take minutes."""
+
+MODULES = {"peers": "bench.peers.compare"}
+
 
 def runner(name: str, *, quick: bool) -> Callable[[], Result]:
-    module = importlib.import_module(f"bench.{name}")
+    module = importlib.import_module(MODULES.get(name, f"bench.{name}"))
     run: Callable[..., Result] = module.run
     return lambda: run(quick=quick)
 
@@ -56,21 +64,22 @@ def main(argv: list[str] | None = None) -> int:
     """Run the selected benchmarks, print the table, write the JSON; returns the exit status."""
     args = _parser().parse_args(argv)
     if args.list:
-        for name, what in BENCHMARKS.items():
+        for name, what in {**BENCHMARKS, **PEER_BENCHMARKS}.items():
             print(f"{name:20} {what}")
         return 0
-    names = _selected(args.only)
+    names = _selected(args.only, peers=args.peers)
+    described = {**BENCHMARKS, **PEER_BENCHMARKS}
     started, began = utc_now(), time.perf_counter()
     results: dict[str, dict[str, Any]] = {}
     for index, name in enumerate(names, 1):
-        print_progress(f"[{index}/{len(names)}] {name}: {BENCHMARKS[name]} ...")
+        print_progress(f"[{index}/{len(names)}] {name}: {described[name]} ...")
         results[name] = run_benchmark(name, runner(name, quick=args.quick))
         state = "FAILED" if results[name].get("error") else "done"
         print_progress(f"[{index}/{len(names)}] {name}: {state} in {results[name]['seconds']} s")
     seconds = time.perf_counter() - began
-    options = {"quick": args.quick, "only": names if args.only else None, "argv": sys.argv[1:]}
+    options = {"quick": args.quick, "peers": args.peers, "only": names if args.only else None, "argv": sys.argv[1:]}
     payload = document(results, started=started, seconds=seconds, options=options)
-    suffix = "-quick" if args.quick else ""
+    suffix = ("-peers" if args.peers else "") + ("-quick" if args.quick else "")
     stem = timestamp(started) + suffix
     written = write_results(payload, args.out_dir, stem, latest=None if args.only else f"latest{suffix}.json")
     _print_summary(payload, written)
@@ -84,24 +93,33 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="small sizes: a fast smoke run")
     parser.add_argument("--only", help="comma-separated benchmark names (see --list)")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    parser.add_argument(
+        "--peers", action="store_true", help="ours against wandb and MLflow (the bench-peers extra), side by side"
+    )
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help="where to write the JSON results")
     return parser
 
 
-def _selected(only: str | None) -> list[str]:
+def _selected(only: str | None, *, peers: bool = False) -> list[str]:
+    """``--only``'s names in running order, the peers last; ``--peers`` alone runs only the peers."""
+    known = {**BENCHMARKS, **PEER_BENCHMARKS}
     if not only:
-        return list(BENCHMARKS)
+        return list(PEER_BENCHMARKS) if peers else list(BENCHMARKS)
     wanted = [name.strip() for name in only.split(",") if name.strip()]
-    unknown = [name for name in wanted if name not in BENCHMARKS]
+    unknown = [name for name in wanted if name not in known]
     if unknown:
-        raise SystemExit(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
-    return [name for name in BENCHMARKS if name in wanted]
+        raise SystemExit(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+    return [name for name in known if name in wanted or (peers and name in PEER_BENCHMARKS)]
 
 
 def _print_summary(payload: dict[str, Any], written: list[Path]) -> None:
     machine = payload["machine"]
     print()
     print(render_table(payload["benchmarks"]))
+    for outcome in payload["benchmarks"].values():
+        for table in outcome.get("tables", []):
+            print()
+            print(table)
     print()
     print(
         f"{machine['cpu_count']} CPUs ({machine['cpu_model']}), Python {machine['python']}, {machine['postgres']}, "
