@@ -17,6 +17,12 @@ What the Trainer's ``logs`` become (research/tracking.md §1.6):
 - the end-of-training summary (``train_runtime``, ...) goes to ``extra`` only, with its run-average
   ``train_loss`` renamed ``train_loss_mean`` so that it does not overwrite the last logged loss.
 
+With a :class:`~lora_pipeline.types.runs.Run` (``LoraPipelineCallback(run=...)``, or
+``LoraPipelineCallback.start(lp, ...)`` which starts one) the callback also records the run's real
+configuration at ``on_train_begin`` (TrainingArguments, the model's LoRA config, model name, dataset size,
+world size: see :mod:`._trainer_config`) and, when it owns the run, finishes it at ``on_train_end``. It works
+unchanged with TRL's ``SFTTrainer`` (a ``Trainer``).
+
 Only the world process zero reports. No hook ever raises into training: failures are logged once per hook.
 """
 
@@ -29,13 +35,18 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
 from .._logging import get_logger
 from ..pod.client import PodClient
 from ..pod.reporter import MetricsReporter
+from ._trainer_config import trainer_config
+
+if TYPE_CHECKING:
+    from .._client import LoraPipeline
+    from ..types.runs import Run
 
 log = get_logger("integrations.transformers")
 
@@ -96,6 +107,9 @@ class LoraPipelineCallback(TrainerCallback):  # type: ignore[misc]  # transforme
             every ``progress_interval`` seconds of the reporter, sent by its background thread).
         client: the :class:`PodClient` for :meth:`fail`; default the reporter's.
         log_lines: how many recent logs :meth:`fail` includes in the failure message.
+        run: report into this run (its reporter and client) and record the run's configuration at
+            ``on_train_begin``.
+        finish_run: finish ``run`` at ``on_train_end`` (default: when the callback started it, see :meth:`start`).
     """
 
     def __init__(
@@ -105,9 +119,18 @@ class LoraPipelineCallback(TrainerCallback):  # type: ignore[misc]  # transforme
         update_progress: bool = True,
         client: PodClient | None = None,
         log_lines: int = 20,
+        run: Run | None = None,
+        finish_run: bool = False,
     ) -> None:
-        self.reporter = reporter if reporter is not None else MetricsReporter.from_env()
-        self.client = client if client is not None else self.reporter.client
+        self.run = run
+        self.finish_run = finish_run and run is not None
+        if reporter is None:
+            reporter = run.reporter if run is not None else MetricsReporter.from_env()
+        self.reporter = reporter
+        if client is None:
+            client = run.client if run is not None else self.reporter.client
+        self.client = client
+        self.recorded_config: dict[str, Any] | None = None
         self.update_progress = update_progress
         self.recent: deque[str] = deque(maxlen=log_lines)
         self._tokens_seen: tuple[float, int] | None = None
@@ -115,10 +138,32 @@ class LoraPipelineCallback(TrainerCallback):  # type: ignore[misc]  # transforme
         self._failed_hooks: set[str] = set()
         self._marked_failed = False
 
+    @classmethod
+    def start(cls, lp: LoraPipeline, **run_arguments: Any) -> LoraPipelineCallback:
+        """Start a run (``lp.runs.start(**run_arguments)``) that this callback owns: its configuration is
+        recorded when training begins and it finishes at ``on_train_end`` (the gate runs when ``model_name``
+        is given). Use it as a context manager so that a training exception fails the run::
+
+            with LoraPipelineCallback.start(lp, dataset_id=ds.id, base_model=name, model_name="bot") as callback:
+                SFTTrainer(model=model, args=args, train_dataset=data, callbacks=[callback]).train()
+        """
+        return cls(run=lp.runs.start(**run_arguments), finish_run=True)
+
+    def __enter__(self) -> LoraPipelineCallback:
+        return self
+
+    def __exit__(self, kind: Any, error: BaseException | None, tb: Any) -> None:
+        """With a run: end it as the run's own ``with`` block does (failed on an exception, cancelled on
+        Ctrl-C, else succeeded unless it already finished); the exception propagates."""
+        if self.run is not None:
+            self.run.__exit__(kind, error, tb)
+
     # -- Trainer hooks --------------------------------------------------------------------------------------
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._safely("on_train_begin", state, self._progress, state)
+        if self.run is not None:
+            self._safely("on_train_begin", state, self._record_config, args, kwargs)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._safely("on_step_end", state, self._progress, state)
@@ -144,6 +189,8 @@ class LoraPipelineCallback(TrainerCallback):  # type: ignore[misc]  # transforme
             return False
         self._marked_failed = True
         reason = reason or failure_reason(error)
+        if self.run is not None:  # the run ends itself: reporter finished, heartbeats stopped
+            return self.run.fail(self.failure_message(error), reason=reason).status == "failed"
         message = self.failure_message(error)
         details = {"type": type(error).__name__, "message": str(error)[:2000], "reason": reason}
         details["traceback"] = "".join(traceback.format_exception(error))[-4000:]
@@ -179,6 +226,14 @@ class LoraPipelineCallback(TrainerCallback):  # type: ignore[misc]  # transforme
     def _ended(self, state: Any) -> None:
         self._progress(state)
         self.reporter.flush()
+        if self.finish_run and self.run is not None:
+            self.run.finish("succeeded")
+
+    def _record_config(self, args: Any, hook_arguments: Mapping[str, Any]) -> None:
+        if self.run is None or self.run.finished:
+            return
+        config = trainer_config(args, hook_arguments.get("model"), hook_arguments.get("train_dataloader"))
+        self.recorded_config = self.run.record_config(config)
 
     def _progress(self, state: Any) -> None:
         if self.update_progress:
