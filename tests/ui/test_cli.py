@@ -27,8 +27,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_clients.options, "role", None)
 
 
-def test_with_both_keys_and_no_role_the_dashboard_asks_for_a_sign_in(monkeypatch: pytest.MonkeyPatch,
-                                                                     local_supabase: Any) -> None:
+def test_with_both_keys_and_no_role_the_dashboard_asks_for_a_sign_in(
+    monkeypatch: pytest.MonkeyPatch, local_supabase: Any
+) -> None:
     monkeypatch.setenv("SUPABASE_URL", local_supabase.url)
     monkeypatch.setenv("SUPABASE_ANON_KEY", local_supabase.anon_key)
     monkeypatch.setenv("SUPABASE_SERVICE_ROLE_KEY", local_supabase.service_role_key)
@@ -45,8 +46,7 @@ def test_role_service_fixes_a_service_viewer(monkeypatch: pytest.MonkeyPatch, lo
     assert viewer is not None and viewer.is_service and viewer.label == "service role"
 
 
-def test_a_user_token_in_the_environment_fixes_that_user(monkeypatch: pytest.MonkeyPatch,
-                                                         local_supabase: Any) -> None:
+def test_a_user_token_in_the_environment_fixes_that_user(monkeypatch: pytest.MonkeyPatch, local_supabase: Any) -> None:
     user = local_supabase.create_user("ann@example.com", "a long password 8")
     monkeypatch.setenv("SUPABASE_URL", local_supabase.url)
     monkeypatch.setenv("SUPABASE_ANON_KEY", local_supabase.anon_key)
@@ -80,3 +80,26 @@ def test_the_command_serves_the_sign_in_page(local_supabase: Any) -> None:
         finally:
             server.terminate()
             server.wait(timeout=10)
+
+
+def test_dev_up_ui_serves_the_dashboard_beside_the_stack(tmp_path: Any) -> None:
+    import signal
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in PROJECT_ENV}
+    env["HOME"] = str(tmp_path)  # the stack's pointer file lives under it
+    command = [sys.executable, "-m", "lora_pipeline", "dev", "up", "--ui", "--ui-port", str(port)]
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as stack:
+        try:
+            assert stack.stdout is not None
+            lines = []
+            for line in stack.stdout:
+                lines.append(line)
+                if "# dashboard on" in line:
+                    break
+            assert f"http://127.0.0.1:{port}/" in lines[-1], "".join(lines)
+            page = httpx.get(f"http://127.0.0.1:{port}/jobs", follow_redirects=True, timeout=10)
+            assert page.status_code == 200 and 'id="email"' in page.text
+        finally:
+            stack.send_signal(signal.SIGINT)
+            stack.wait(timeout=30)

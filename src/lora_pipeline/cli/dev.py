@@ -56,6 +56,8 @@ def release_pointer(url: str, pointer: Path | None = None) -> bool:
 def up(
     data_dir: Path | None = typer.Option(None, "--data-dir", help="keep data between runs in this folder"),
     port: int | None = typer.Option(None, "--port", help="gateway port on 127.0.0.1"),
+    ui: bool = typer.Option(False, "--ui", help="also serve the dashboard (needs the ui extra; users sign in)"),
+    ui_port: int = typer.Option(8765, "--ui-port", help="the dashboard's port on 127.0.0.1"),
 ) -> None:
     """Start the stack in the foreground and print its URL, keys and database URL (Ctrl-C stops it)."""
     from ..local_supabase import LocalSupabase
@@ -66,6 +68,11 @@ def up(
         write_pointer(values)
         console.print(f"# local stack ready in {stack.started_in:.2f} s (data: {stack.root})")
         typer.echo(_env_lines(values))
+        if ui:
+            from .ui import serve_in_background
+
+            serve_in_background(stack.url, stack.anon_key, ui_port)
+            console.print(f"# dashboard on http://127.0.0.1:{ui_port}/ (sign in as a user of this stack)")
         console.print("# Ctrl-C to stop")
         while stack.gateway.running:
             time.sleep(0.5)

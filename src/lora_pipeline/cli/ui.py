@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from .._exceptions import ConfigError
+from .._extras import missing_modules
 from ._clients import client, options
 from ._common import console
 
@@ -49,8 +50,6 @@ def ui(
     host: str = typer.Option("127.0.0.1", "--host", help="address to bind (keep 127.0.0.1 unless you mean to share)"),
 ) -> None:
     """Serve the dashboard until Ctrl-C; pages read through the SDK as you (RLS decides what they show)."""
-    from .._extras import missing_modules
-
     absent = missing_modules(UI_MODULES)
     if absent:
         raise ConfigError(f"the dashboard needs {', '.join(absent)}: pip install 'lora-pipeline[ui]'")
@@ -61,3 +60,20 @@ def ui(
     viewers = dashboard_viewers()
     console.print(f"dashboard on http://{host}:{port}/ (Ctrl-C stops it)")
     uvicorn.run(create_app(viewers), host=host, port=port, log_level="warning")  # type: ignore[arg-type]
+
+
+def serve_in_background(url: str, anon_key: str, port: int) -> None:
+    """The dashboard with a sign-in page on 127.0.0.1:``port``, in a daemon thread (``dev up --ui``)."""
+    import threading
+
+    absent = missing_modules(UI_MODULES)
+    if absent:
+        raise ConfigError(f"--ui needs {', '.join(absent)}: pip install 'lora-pipeline[ui]'")
+    import uvicorn
+
+    from ..ui import Viewers, create_app
+
+    config = uvicorn.Config(
+        create_app(Viewers(url=url, anon_key=anon_key)), host="127.0.0.1", port=port, log_level="warning"
+    )
+    threading.Thread(target=uvicorn.Server(config).run, name="lora-pipeline-ui", daemon=True).start()
