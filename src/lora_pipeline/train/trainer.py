@@ -128,7 +128,7 @@ def train_lora(
     own = [*callbacks, *([ProgressCallback(progress)] if progress else [])]
     trainer = SFTTrainer(
         model=load_model(base_model, hyperparameters, where),
-        args=_sft_config(hyperparameters, Path(checkpoint_dir or output_dir), data, where, resuming=bool(resume)),
+        args=_sft_config(hyperparameters, data, where, checkpoint_dir, output_dir, resuming=bool(resume)),
         train_dataset=_dataset(data.train),
         eval_dataset=_dataset(data.eval) if data.eval else None,
         processing_class=tokenizer,
@@ -201,14 +201,20 @@ def _dataset(features: list[Features]) -> Dataset:
 
 
 def _sft_config(
-    hyperparameters: Hyperparameters, save_dir: Path, data: PreparedDataset, where: Precision, *, resuming: bool
+    hyperparameters: Hyperparameters,
+    data: PreparedDataset,
+    where: Precision,
+    checkpoint_dir: str | Path | None,
+    output_dir: Path,
+    *,
+    resuming: bool,
 ) -> SFTConfig:
     total_steps = planned_steps(len(data.train), hyperparameters)
     evaluate = bool(data.eval)
     eval_steps = hyperparameters.eval_steps or max(1, round(total_steps / EVALUATIONS_PER_RUN))
-    saving = hyperparameters.checkpoint_steps is not None
+    saving = checkpoint_dir is not None and hyperparameters.checkpoint_steps is not None
     return SFTConfig(
-        output_dir=str(save_dir),
+        output_dir=str(checkpoint_dir or output_dir),
         per_device_train_batch_size=hyperparameters.batch_size,
         per_device_eval_batch_size=hyperparameters.batch_size,
         gradient_accumulation_steps=hyperparameters.gradient_accumulation_steps,
@@ -221,7 +227,7 @@ def _sft_config(
         activation_checkpointing=hyperparameters.gradient_checkpointing,
         bf16=where.bf16,
         fp16=where.fp16,
-        max_length=hyperparameters.max_seq_len,
+        max_length=hyperparameters.max_seq_len if hyperparameters.packing else None,  # data.py truncated
         packing=hyperparameters.packing,
         packing_strategy="bfd",
         pad_to_multiple_of=8 if where.device == "cuda" and not hyperparameters.packing else None,
