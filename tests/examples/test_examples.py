@@ -127,3 +127,28 @@ def test_gates_in_ci_exit_codes_and_report(signed_in: tuple[Any, Any, dict[str, 
     assert strict.returncode == 1 and len(lp.baselines.list("support-bot")) == 2
     missing = run_example("gates_in_ci", env, "00000000-0000-0000-0000-000000000000", "--model", "support-bot")
     assert missing.returncode == 2 and "could not run" in missing.stdout
+
+
+def test_own_machine_runs_start_to_finish_with_its_config_artifact_and_gate(
+    signed_in: tuple[Any, Any, dict[str, str]], tmp_path: Path
+) -> None:
+    user, lp, env = signed_in
+    dataset = lp.datasets.upload(SAMPLE, name="support", progress=None)
+    lp.baselines.create("support-bot", metric="eval_loss", kind="max", threshold=0.1)
+    done = run_example(
+        "own_machine", {**env, "LORA_PIPELINE_SPOOL_DIR": str(tmp_path / "spool")}, dataset.id, "--model", "support-bot"
+    )
+    assert done.returncode == 0, done.stderr
+    [job] = lp.runs.list()
+    assert f"run {job.id}: succeeded, gate pass; fitted y = 2.9" in done.stdout
+    assert job.status == "succeeded" and job.backend == "external" and job.hyperparameters["r"] == 8
+    points = lp.metrics.history(job.id)
+    assert [p.step for p in points] == list(range(1, 101))
+    assert [p.step for p in points if p.eval_loss is not None] == list(range(20, 101, 20))
+    [artifact] = lp.artifacts.list(job_id=job.id)
+    assert artifact.storage_path == f"{user.id}/{job.id}/" and artifact.adapter_config == {
+        "r": 8,
+        "lora_alpha": 16,
+        "peft_type": "LORA",
+    }
+    assert lp.gates.report(job.id).decision == "pass"
