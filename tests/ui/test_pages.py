@@ -135,3 +135,35 @@ def test_the_service_role_is_announced_on_every_page(local_supabase: Any, serve:
     for page in ("/jobs", "/datasets", "/baselines"):
         assert 'id="service-banner"' in httpx.get(base + page).text
     assert httpx.get(f"{base}/signin", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("target", "landing"),
+    [
+        ("/jobs?q=x", "/jobs?q=x"),
+        ("//evil.example/", "/jobs"),
+        ("/\\evil.example", "/jobs"),
+        ("https://evil.example", "/jobs"),
+    ],
+)
+def test_after_sign_in_the_user_lands_only_inside_the_dashboard(
+    local_supabase: Any, serve: Any, sign_in_viewers: Any, target: str, landing: str
+) -> None:
+    local_supabase.create_user("ann@example.com", PASSWORD)
+    base = serve(sign_in_viewers)
+    response = httpx.post(
+        f"{base}/signin",
+        params={"next": target},
+        content=f"email=ann%40example.com&password={PASSWORD.replace(' ', '+')}",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 303 and response.headers["location"] == landing
+
+
+def test_names_are_escaped_not_run(local_supabase: Any, serve: Any, sign_in_viewers: Any, seed: Any) -> None:
+    ann = local_supabase.create_user("ann@example.com", PASSWORD)
+    job = seed(ann.id, name="<script>alert(1)</script>", steps=3)
+    http = signed_in(serve(sign_in_viewers), "ann@example.com")
+    for page in ("/jobs", f"/jobs/{job.id}"):
+        text = http.get(page).text
+        assert "<script>alert(1)" not in text and "&lt;script&gt;alert(1)" in text

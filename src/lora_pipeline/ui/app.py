@@ -78,8 +78,7 @@ def create_app(viewers: Viewers, *, poll_seconds: float = POLL_SECONDS) -> Starl
         if session_id is None:
             context = {"viewer": None, "email": email, "error": "Wrong email or password (or no such user)."}
             return templates.TemplateResponse(request, "signin.html", context, status_code=401)
-        target = request.query_params.get("next", "/jobs")
-        response = RedirectResponse(target if target.startswith("/") else "/jobs", status_code=303)
+        response = RedirectResponse(_local_path(request.query_params.get("next", "")), status_code=303)
         response.set_cookie(SESSION_COOKIE, session_id, httponly=True, samesite="strict")
         return response
 
@@ -134,6 +133,13 @@ def series_window(request: Request, viewer: Viewer, cache: SeriesCache) -> Respo
     series = cache.get(viewer.key, job_id)
     start, end = _float(request.query_params.get("start")), _float(request.query_params.get("end"))
     return JSONResponse(series.window(start, end).columns())
+
+
+def _local_path(target: str) -> str:
+    """``next`` only within this app: ``//host`` or ``/\\host`` would send a just-signed-in user elsewhere."""
+    if target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return "/jobs"
 
 
 def _event(event: Any) -> dict[str, Any]:
