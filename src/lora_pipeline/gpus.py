@@ -125,14 +125,21 @@ def _params_from_config(config: dict[str, object]) -> float | None:
     return (layers * per_layer + 2 * hidden * (vocab if isinstance(vocab, int) else 0)) / 1e9
 
 
-def estimate_memory_gb(params_billions: float, hp: Hyperparameters, *, bytes_per_param: int = 2) -> float:
+WEIGHT_BYTES: dict[str | None, float] = {None: 2.0, "8bit": 1.0, "4bit": 0.53}
+"""Bytes per frozen base weight: 16-bit, LLM.int8, or NF4 with double-quantised scales (4 bits plus about
+0.127 bits of constants, per Dettmers et al. 2023, and a little for the layers bitsandbytes leaves 16-bit)."""
+
+
+def estimate_memory_gb(params_billions: float, hp: Hyperparameters, *, bytes_per_param: float | None = None) -> float:
     """Peak GPU memory for LoRA training: frozen weights, the adapter with Adam state, activations, overhead.
 
+    The weights take ``WEIGHT_BYTES[hp.quantization]`` each unless ``bytes_per_param`` says otherwise.
     Activations follow Korthikanti et al. (2022): about 34 x hidden bytes per token per layer without
     recomputation, about 2 x hidden with gradient checkpointing.
     """
     _, hidden, layers = next(shape for shape in _SHAPES if params_billions <= shape[0])
-    weights = params_billions * 1e9 * bytes_per_param
+    per_weight = WEIGHT_BYTES[hp.quantization] if bytes_per_param is None else bytes_per_param
+    weights = params_billions * 1e9 * per_weight
     adapter = 7 * layers * hp.rank * 2 * hidden * 16  # ~7 wrapped matrices per layer; weights+grads+Adam in fp32
     per_token = layers * hidden * (2 if hp.gradient_checkpointing else 34)
     activations = hp.batch_size * hp.max_seq_len * per_token
@@ -152,12 +159,22 @@ def check_fit(gpu: GpuConfig, base_model: str, hp: Hyperparameters) -> float | N
         smaller = max(1, hp.batch_size // max(2, math.ceil(needed / gpu.vram_gb)))
         raise ConfigError(
             f"{base_model} (~{size:g}B parameters) with batch_size={hp.batch_size}, max_seq_len={hp.max_seq_len}"
-            f"{', gradient checkpointing' if hp.gradient_checkpointing else ''} needs about {needed:.0f} GB, "
+            f"{', gradient checkpointing' if hp.gradient_checkpointing else ''}"
+            f"{f', {hp.quantization} weights' if hp.quantization else ''} needs about {needed:.0f} GB, "
             f"more than the {gpu.vram_gb} GB of {gpu.name}: choose a larger GPU, enable gradient_checkpointing, "
-            f"or lower batch_size (e.g. {smaller}) or max_seq_len",
+            f"or lower batch_size (e.g. {smaller}) or max_seq_len{'' if hp.quantization else ', or quantization=4bit'}",
             argument="gpu_type",
         )
     return needed
 
 
-__all__ = ["DEFAULT_GPU", "GPUS", "GpuConfig", "check_fit", "estimate_memory_gb", "get_gpu", "model_size_billions"]
+__all__ = [
+    "DEFAULT_GPU",
+    "GPUS",
+    "WEIGHT_BYTES",
+    "GpuConfig",
+    "check_fit",
+    "estimate_memory_gb",
+    "get_gpu",
+    "model_size_billions",
+]

@@ -85,6 +85,32 @@ def launch_options(
     return LaunchOptions(installs, image, wheel, requirement, dict(env or {}), dict(secrets or {}))
 
 
+def refuse_quantization_without_cuda(job: TrainingJob, backend: PodBackend) -> None:
+    """QLoRA's bitsandbytes kernels need CUDA: refuse a quantized job on a backend without it, before launch.
+
+    Container backends rent GPU pods; a backend that runs this interpreter (``LocalBackend``) has CUDA only
+    when this machine's torch sees a GPU.
+
+    Raises:
+        ConfigError: ``hyperparameters.quantization`` is set and the backend has no CUDA (nothing was changed).
+    """
+    quantization = (job.hyperparameters or {}).get("quantization")
+    if not quantization or getattr(backend, "installs_package", False):
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        if torch.cuda.is_available():
+            return
+    raise ConfigError(
+        f"job {job.id} asks for quantization={quantization!r} (QLoRA), which needs a CUDA GPU, and the "
+        f"{backend.name} backend has none: deploy it to RunPod, or create the job with quantization=None",
+        argument="hyperparameters.quantization",
+    )
+
+
 def ship_package(job: TrainingJob, options: LaunchOptions) -> Plan[PodPackage | None]:
     """Upload the wheel the pod will install (or pass the named requirement); ``None`` for local backends."""
     if not options.installs_package:

@@ -39,7 +39,7 @@ from ._job_control import (
     utcnow,
 )
 from ._job_delete import delete_job
-from ._job_launch import LaunchOptions, launch_options, pod_spec, ship_package
+from ._job_launch import LaunchOptions, launch_options, pod_spec, refuse_quantization_without_cuda, ship_package
 from ._job_progress import JobProgress, ProgressOption
 
 TOKEN_MARGIN = timedelta(hours=1)
@@ -171,6 +171,7 @@ class _JobPlans:
         job = yield from self._plan_retrieve(job_id)
         if job.status is not JobStatus.CREATED:
             return job
+        refuse_quantization_without_cuda(job, backend)
         job = yield from move(job, JobStatus.VALIDATING)
         dataset = one(
             (yield table("datasets", lambda t: t.select("status, validation_report").eq("id", job.dataset_id))),
@@ -475,7 +476,8 @@ class Jobs(SyncAPIResource, _JobPlans):
                 ``{{ RUNPOD_SECRET_hf_token }}``, which RunPod resolves, never the value.
 
         Raises:
-            ConfigError: bad ``image``, ``wheel``, ``env`` or ``secrets`` (nothing was changed).
+            ConfigError: bad ``image``, ``wheel``, ``env`` or ``secrets``, or a quantized (QLoRA) job on a backend
+                without CUDA (nothing was changed).
             CapacityError / InsufficientFunds: the backend could not place the pod (the job is failed with
                 ``no_capacity`` / ``insufficient_funds``).
         """

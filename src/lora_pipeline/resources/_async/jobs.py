@@ -22,7 +22,7 @@ from ...types.jobs import ACTIVE_STATUSES, CostEstimate, JobCredentials, JobEven
 from .._common import one, require_id, rows, rpc, table
 from .._job_control import account_cost, event, fail, fetch_job, handle_for, move, reconcile, record_launch, utcnow
 from .._job_delete import delete_job
-from .._job_launch import LaunchOptions, launch_options, pod_spec, ship_package
+from .._job_launch import LaunchOptions, launch_options, pod_spec, refuse_quantization_without_cuda, ship_package
 from .._job_progress import JobProgress, ProgressOption
 from ..jobs import (
     _GATE_KEYS,
@@ -133,7 +133,8 @@ class AsyncJobs(AsyncAPIResource, _JobPlans):
                 ``{{ RUNPOD_SECRET_hf_token }}``, which RunPod resolves, never the value.
 
         Raises:
-            ConfigError: bad ``image``, ``wheel``, ``env`` or ``secrets`` (nothing was changed).
+            ConfigError: bad ``image``, ``wheel``, ``env`` or ``secrets``, or a quantized (QLoRA) job on a backend
+                without CUDA (nothing was changed).
             CapacityError / InsufficientFunds: the backend could not place the pod (the job is failed with
                 ``no_capacity`` / ``insufficient_funds``).
         """
