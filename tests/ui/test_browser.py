@@ -73,6 +73,19 @@ def chart_points(browser: Any, chart: str = "loss") -> int:
     return int(browser.execute_script(f"return window.lpCharts ? window.lpCharts.{chart}.data[0].length : -1"))
 
 
+def hover_shows_the_logged_value(browser: Any) -> None:
+    """Hovering the loss chart puts the logged value of the step under the cursor in the legend."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    ActionChains(browser).move_to_element(browser.find_element(By.CSS_SELECTOR, "#chart-loss .u-over")).perform()
+    shown, expected = browser.execute_script(
+        "var u = window.lpCharts.loss, i = u.cursor.idx;"
+        "return [document.querySelectorAll('#chart-loss .u-legend .u-value')[1].textContent, lp.fmt(u.data[1][i])]"
+    )
+    assert shown == expected and shown != "–"
+
+
 def test_a_running_job_gains_points_live_and_compare_overlays(
     local_supabase: Any, serve: Any, sign_in_viewers: Any, seed: Any, make_reporter: Any, browser: Any
 ) -> None:
@@ -103,6 +116,7 @@ def test_a_running_job_gains_points_live_and_compare_overlays(
     assert browser.find_element(By.ID, "job-steps").text == "460"
     assert chart_points(browser, "lr") == 460
     assert browser.current_url.endswith(f"/jobs/{running.id}")  # no reload: the same page gained the points
+    hover_shows_the_logged_value(browser)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENSHOTS / "live-job.png"))
 
