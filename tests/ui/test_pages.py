@@ -80,6 +80,14 @@ def test_a_live_tick_carries_only_rows_after_the_last_step(
     assert tick["points"]["steps"] == [302, 303]
     assert tick["points"]["train_loss"] == [0.3, 0.3]
     assert tick["status"].startswith("running") and tick["terminal"] is False
+    seen = max([e["id"] for e in tick["events"]], default=0)
+    with local_supabase.connect() as conn:
+        conn.execute(
+            "insert into public.job_events (job_id, user_id, kind, message) values (%s, %s, 'note', %s)",
+            (job.id, ann.id, "checkpoint saved"),
+        )
+    events = http.get(f"/api/jobs/{job.id}/metrics", params={"after": 303, "events_after": seen}).json()["events"]
+    assert [(e["kind"], e["message"]) for e in events] == [("note", "checkpoint saved")]
 
 
 def test_the_job_page_sends_a_downsampled_history_of_real_points(
