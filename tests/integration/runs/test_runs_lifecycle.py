@@ -3,6 +3,7 @@ what is stored (config, metrics, artifact), and the bad inputs of issue 17."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from lora_pipeline import ConfigError, NotFound
+from lora_pipeline import AsyncLoraPipeline, ConfigError, NotFound, Role
 from lora_pipeline.types.jobs import JobStatus
 
 
@@ -161,3 +162,21 @@ def test_compare_puts_the_runs_curves_side_by_side(owner: Any, run_options: dict
     assert list(frame.columns) == ["r8", "r16"] and list(frame.index) == [1, 2, 3]
     assert frame["r16"].tolist() == [1.5, 1.0, 0.5]
     assert [line.get_label() for line in figure.axes[0].get_lines()] == ["r8", "r16"]
+
+
+async def test_the_async_client_starts_a_run_that_ends_with_its_gate(
+    local_supabase: Any, owner: Any, run_options: dict[str, Any]
+) -> None:
+    user, lp, dataset = owner
+    lp.baselines.create("support-bot", metric="eval_loss", kind="max", threshold=2.0)
+    alp = AsyncLoraPipeline(
+        url=local_supabase.url, anon_key=local_supabase.anon_key, access_token=user.access_token, role=Role.USER
+    )
+    try:
+        run = await alp.runs.start(dataset_id=dataset.id, base_model="tiny", model_name="support-bot", **run_options)
+        run.log(1, eval_loss=1.0)
+        outcome = await asyncio.to_thread(run.finish)  # finish blocks (bounded): off the event loop
+        assert [j.id for j in await alp.runs.list()] == [run.job_id]
+    finally:
+        await alp.close()
+    assert outcome.status == "succeeded" and outcome.gate is not None and outcome.gate.decision == "pass"
