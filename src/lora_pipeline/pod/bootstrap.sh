@@ -14,7 +14,9 @@ set -uo pipefail
 
 WORK="${LORA_WORK_DIR:-${TMPDIR:-/tmp}}/lora-pipeline/bootstrap"
 LOG="$WORK/output.log"
+ENDED="${WORK%/bootstrap}/pod-ended"  # launch.POD_ENDED_FILE: the pod program already had RunPod end the pod
 mkdir -p "$WORK" || exit 1
+rm -f "$ENDED"
 : >"$LOG"
 STEP="starting"
 PY=""
@@ -69,8 +71,13 @@ terminate_pod() {
 }
 
 finish() {
-  # End here: terminate the pod; if that did not take, wait before exiting so restarts do not spin.
-  terminate_pod || true
+  # End here: terminate the pod (unless the pod program just did); if that did not take, wait before exiting
+  # so restarts do not spin.
+  if [[ -f "$ENDED" ]]; then
+    say "the pod program ended pod ${RUNPOD_POD_ID:-}"
+  else
+    terminate_pod || true
+  fi
   sleep "${LORA_BOOTSTRAP_EXIT_PAUSE:-60}"
   exit "$1"
 }

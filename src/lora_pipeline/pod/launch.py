@@ -44,6 +44,10 @@ POD_BACKEND = "LORA_POD_BACKEND"
 RUNPOD_POD_ID = "RUNPOD_POD_ID"
 RUNPOD_API_KEY = "RUNPOD_API_KEY"
 RUNPOD_API_BASE_URL = "RUNPOD_API_BASE_URL"
+# --- files the pod program leaves for the bootstrap ----------------------------------------------------------------
+POD_ENDED_FILE = "pod-ended"
+"""Written in the pod program's work dir (``$LORA_WORK_DIR/lora-pipeline/``) once RunPod accepted the pod's own
+termination, so the bootstrap, which ends the pod when the program exits, does not ask a second time."""
 
 MODELS_BUCKET = "lora-models"
 """Where the wheel travels: the job's own folder, readable with its job token (migration 0006)."""

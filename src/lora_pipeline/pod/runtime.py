@@ -256,9 +256,14 @@ class PodProgram:
         return SyncExecutor(core)
 
     def end_pod(self) -> None:
+        from . import launch
         from .self_terminate import terminate_own_pod
 
-        terminate_own_pod(self.env)
+        if terminate_own_pod(self.env):
+            try:  # tells the bootstrap the pod is ending: one terminate request, not two
+                (self.env.work_dir / launch.POD_ENDED_FILE).touch()
+            except OSError as error:
+                log.debug("could not leave the pod-ended marker: %s", error)
 
 
 def _summary_line(summary: dict[str, Any]) -> str:

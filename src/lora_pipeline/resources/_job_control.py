@@ -16,7 +16,7 @@ from .._exceptions import InvalidTransition, LoraPipelineError
 from .._ops import Offload, Plan
 from ..backends.base import PodBackend, PodHandle, PodState, PodStatus, pod_belongs_to, pod_name
 from ..types.jobs import JobStatus, TrainingJob
-from ._common import one, rpc, table
+from ._common import one, rows, rpc, table
 
 HEARTBEAT_TIMEOUT = timedelta(minutes=10)
 PROVISION_TIMEOUT = timedelta(minutes=20)
@@ -114,6 +114,8 @@ def terminate_pod(job: TrainingJob, backend: PodBackend | None) -> Plan[None]:
         if not pod_belongs_to(status, job.id):
             yield from _foreign_pod(job, status)
             return
+        if status.state is PodState.TERMINATED:  # already gone: no second terminate request
+            return
         yield Offload(backend.terminate, (handle,))
     except LoraPipelineError as error:
         yield from event(job, "pod", f"could not terminate pod {handle.pod_id}: {error.message}", level="warning")
@@ -135,9 +137,16 @@ def reconcile(job: TrainingJob, backend: PodBackend | None, now: datetime) -> Pl
         yield from terminate_pod(job, backend)
     if job.pod_id and job.status is not JobStatus.CREATED:
         yield from account_cost(job)
-    if job.terminal and job.pod_id and backend is not None:
+    if job.terminal and job.pod_id and backend is not None and not (yield from _billing_recorded(job)):
         yield from record_billing(job, backend)
     return job
+
+
+def _billing_recorded(job: TrainingJob) -> Plan[bool]:
+    def build(t: Any) -> Any:
+        return t.select("billed_at").eq("job_id", job.id).eq("attempt", job.attempt).not_.is_("billed_at", "null")
+
+    return bool(rows((yield table("cost_records", build))))
 
 
 def record_billing(job: TrainingJob, backend: PodBackend) -> Plan[None]:
@@ -179,6 +188,8 @@ def _check_live(job: TrainingJob, backend: PodBackend | None, now: datetime) -> 
             latest = yield from fetch_job(job.id)
             if latest.terminal:
                 return latest
+            if latest.status is JobStatus.CANCELLING:  # a cancel ended the pod meanwhile: finish it, not pod_lost
+                return (yield from _finish_cancel(latest))
             problem = ("pod_lost", f"pod {job.pod_id} is {state} but the job never reported an end")
     if problem is None:
         return job
