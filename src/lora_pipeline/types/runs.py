@@ -42,13 +42,18 @@ _CONTENT_TYPES = {".safetensors": "application/x-safetensors", ".json": "applica
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """How a run ended (``run.finish()``): the job's status, and the gate's report when a gate ran."""
+    """How a run ended (``run.finish()``): the job's status, and the gate's report when a gate ran.
+
+    ``reported`` is false when the end could not be recorded (the server refused or was unreachable); ``status``
+    is then what the job had when last read (e.g. ``cancelled`` after its owner's cancel), ``running`` unknown.
+    """
 
     job_id: str
     status: str
     reason: str | None
     gate: GateReport | None
     metrics: ReporterStats | None
+    reported: bool = True
 
 
 def one_line(error: BaseException) -> str:
@@ -209,11 +214,15 @@ class Run:
             seconds = self.finish_timeout if timeout is None else timeout
             self._heartbeat.stop()
             stats = self.reporter.finish(timeout=seconds)
-            reason = self._report_end(status, message, reason or "training_error", seconds)
+            reported = self._report_end(status, message, reason or "training_error", seconds)
+            if reported is None:
+                status, reason = self._status_now()
+            else:
+                reason = reported or None
             gate = self._gate() if status == "succeeded" else None
             if gate is not None and gate.decision == "block":
                 status, reason = "failed", "gate_failed"
-            self._outcome = RunOutcome(self.job_id, status, reason, gate, stats)
+            self._outcome = RunOutcome(self.job_id, status, reason, gate, stats, reported=reported is not None)
             self.client.close()
             return self._outcome
 
@@ -222,6 +231,7 @@ class Run:
         return self.finish("failed", message=message, reason=reason)
 
     def _report_end(self, status: str, message: str | None, reason: str, timeout: float) -> str | None:
+        """The reason recorded ("" for none), or ``None`` when the end could not be recorded."""
         try:
             if status == "cancelled":
                 self.client.rpc("run_cancel", {"message": message}, timeout=timeout)
@@ -231,9 +241,17 @@ class Run:
                 self.client.set_status("failed", reason=reason, message=message, error=error, timeout=timeout)
                 return reason
             self.client.set_status("succeeded", timeout=timeout)
+            return ""
         except LoraPipelineError as error:
             log.error("run %s: could not report %s: %s", self.job_id, status, error)
         return None
+
+    def _status_now(self) -> tuple[str, str | None]:
+        try:
+            job = self.client.get_job()
+        except LoraPipelineError:
+            return "running", None
+        return str(job.get("status", "running")), job.get("status_reason")
 
     def _gate(self) -> GateReport | None:
         if not self.model_name:

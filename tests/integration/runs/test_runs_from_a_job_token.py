@@ -113,3 +113,13 @@ def test_a_killed_process_ends_pod_lost_after_sync(local_supabase: Any, owner: A
     assert (synced.status, synced.status_reason) == (JobStatus.FAILED, "pod_lost")
     assert "no heartbeat for 11 minutes" in synced.error["message"]
     assert [p.train_loss for p in lp.metrics.history(job.id)] == [2.0]
+
+
+def test_a_success_after_the_owners_cancel_is_not_recorded_and_says_so(owner: Any, run_options: dict[str, Any]) -> None:
+    _, lp, dataset = owner
+    run = lp.runs.start(dataset_id=dataset.id, base_model="tiny", **run_options)
+    lp.jobs.cancel(run.job_id)
+    outcome = run.finish()  # training ignored the cancel and finished anyway
+    assert (outcome.status, outcome.reported) == ("cancelling", False)
+    [job] = lp.jobs.sync(run.job_id)
+    assert (job.status, job.status_reason) == (JobStatus.CANCELLED, "cancelled_by_user")
