@@ -402,6 +402,11 @@ class _Connection:
         if not data:
             return self._on_eof(side, selector)
         proxy = self.proxy
+        if not self.held and proxy.mode is ProxyMode.BLACKHOLE:
+            # The mode changed while this connection waited in select(): bytes read from now on are the
+            # partition's, so nothing that arrives after blackhole() returned is forwarded.
+            self.held = True
+            proxy._count("blackholed")
         if self.held:
             proxy._count("discarded_bytes", len(data))
             return True
