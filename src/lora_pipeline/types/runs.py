@@ -104,10 +104,15 @@ class Run:
         self._lock = threading.Lock()
         self._outcome: RunOutcome | None = None
         self._artifacts: list[str] = []
-        self.client.rpc("run_start")
         self.reporter = reporter or MetricsReporter(
             job_id, job_token, url, anon_key, enabled=True, handle_signals=False, **reporter_options
         )
+        try:  # after the reporter: a bad reporter option must not leave a running job behind
+            self.client.rpc("run_start")
+        except BaseException:
+            self.reporter.finish(timeout=0)
+            self.client.close()
+            raise
         self._heartbeat = Heartbeat(self.client, heartbeat_interval, self.cancel_event)
         self._heartbeat.start()
 
