@@ -48,6 +48,7 @@ def test_a_user_sees_only_their_jobs(local_supabase: Any, serve: Any, sign_in_vi
     assert http.get(f"/jobs/{mine.id}").status_code == 200
     assert http.get(f"/jobs/{theirs.id}").status_code == 404
     assert http.get(f"/api/jobs/{theirs.id}/metrics?after=-1").status_code == 404
+    assert http.get(f"/api/jobs/{theirs.id}/series").status_code == 404
 
 
 def test_search_and_status_filter_the_jobs_table(
@@ -96,14 +97,19 @@ def test_the_job_page_sends_a_downsampled_history_of_real_points(
     import json
     import re
 
+    def embedded(page: str) -> Any:
+        return json.loads(re.search(r'id="job-data">(.*?)</script>', page, re.S).group(1))  # type: ignore[union-attr]
+
     ann = local_supabase.create_user("ann@example.com", PASSWORD)
     job = seed(ann.id, steps=5000)
     http = signed_in(serve(sign_in_viewers), "ann@example.com")
-    page = http.get(f"/jobs/{job.id}").text
-    data = json.loads(re.search(r'id="job-data">(.*?)</script>', page, re.S).group(1))  # type: ignore[union-attr]
-    series = data["series"]
+    first = embedded(http.get(f"/jobs/{job.id}").text)
+    assert first["series"] is None  # a first visit does not wait for the history: the browser asks for it
+    series = http.get(f"/api/jobs/{job.id}/series").json()
     assert series["total"] == 5000 and not series["exact"] and len(series["steps"]) <= 2000
-    assert data["last_step"] == 5000 and series["steps"][0] == 1 and series["steps"][-1] == 5000
+    assert series["steps"][0] == 1 and series["steps"][-1] == 5000
+    again = embedded(http.get(f"/jobs/{job.id}").text)
+    assert again["series"] == series and again["last_step"] == 5000  # later visits embed the cached series
     zoomed = http.get(f"/api/jobs/{job.id}/series", params={"start": 1000, "end": 1500}).json()
     assert zoomed["exact"] and zoomed["steps"] == list(range(1000, 1501))
 

@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from .._exceptions import AuthenticationError, LoraPipelineError, NotFound, PermissionDenied
-from ._series import SeriesCache, points_payload
+from ._series import CHART_METRICS, SeriesCache, points_payload
 from ._viewers import SESSION_COOKIE, Viewer, Viewers
 from .pages import PAGE_ROUTES, Handler, Page
 
@@ -128,9 +128,13 @@ def new_points(request: Request, viewer: Viewer, cache: SeriesCache) -> Response
 
 
 def series_window(request: Request, viewer: Viewer, cache: SeriesCache) -> Response:
-    """The points between ``start`` and ``end`` (zooming in), downsampled only when still too many."""
-    job_id = request.path_params["job_id"]
+    """The points between ``start`` and ``end`` (the whole history when neither is given; a zoomed range
+    otherwise), downsampled only when still too many. Rows the viewer's cache lacks are read first (all of
+    them on a first visit, only ``step > last_seen`` after that)."""
+    job_id = viewer.client.jobs.retrieve(request.path_params["job_id"]).id  # another's job: NotFound, a 404
     series = cache.get(viewer.key, job_id)
+    new = viewer.client.metrics.history(job_id, columns=list(CHART_METRICS), since_step=series.last_step + 1)
+    series.extend(new)
     start, end = _float(request.query_params.get("start")), _float(request.query_params.get("end"))
     return JSONResponse(series.window(start, end).columns())
 

@@ -49,16 +49,22 @@ def jobs_page(request: Request, viewer: Viewer, cache: SeriesCache) -> Page:
 
 
 def job_page(request: Request, viewer: Viewer, cache: SeriesCache) -> Page:
-    """One job: curves (history read once, then only new rows), events, gate, artifacts, config, cost."""
+    """One job: events, gate, artifacts, config, cost, and the curves.
+
+    On a first visit the page is sent without the history, which the browser then asks for
+    (``/api/jobs/<id>/series``): reading 100,000 rows through PostgREST takes seconds, and the rest of the page
+    should not wait for it. Later visits embed the viewer's cached series, brought up to date with the new rows.
+    """
     lp = viewer.client
     job = lp.jobs.retrieve(request.path_params["job_id"])
     series = cache.get(viewer.key, job.id)
-    series.extend(lp.metrics.history(job.id, columns=list(CHART_METRICS), since_step=series.last_step + 1))
+    if series.steps:
+        series.extend(lp.metrics.history(job.id, columns=list(CHART_METRICS), since_step=series.last_step + 1))
     events = lp.jobs.events(job.id)
     context = {
         "title": job.name or f"Job {job.id[:8]}",
         "job": job,
-        "series": series.columns(),
+        "series": series.columns() if series.steps else None,
         "last_step": series.last_step,
         "events": events,
         "last_event": events[-1].id if events else 0,

@@ -3,10 +3,18 @@
 (function () {
   var state = JSON.parse(document.getElementById("job-data").textContent);
   var lossNames = ["train_loss", "eval_loss"], lrNames = ["learning_rate"];
-  var overview = { loss: lp.toData(state.series, lossNames), lr: lp.toData(state.series, lrNames) };
+  var overview = null;  // the whole history, downsampled to real points
   var detail = null;  // exact points of a zoomed range, when the overview is downsampled
   var charts = {};
-  var total = state.series.total;
+  var total = 0;
+
+  function adopt(series) {
+    state.series = series;
+    overview = { loss: lp.toData(series, lossNames), lr: lp.toData(series, lrNames) };
+    total = series.total;
+    state.last_step = series.steps.length ? series.steps[series.steps.length - 1] : -1;
+    document.getElementById("job-steps").textContent = total;
+  }
 
   function zoomTo(min, max) {
     if (state.series.exact) return;
@@ -79,9 +87,22 @@
     });
   }
 
-  draw();
-  document.getElementById("log-scale").addEventListener("change", draw);
-  document.getElementById("reset-zoom").addEventListener("click", resetZoom);
+  function start() {
+    draw();
+    window.lpChartsDrawn = performance.now();
+    document.getElementById("log-scale").addEventListener("change", draw);
+    document.getElementById("reset-zoom").addEventListener("click", resetZoom);
+    if (!state.terminal) setTimeout(tick, state.poll_ms);
+  }
+
   window.lpFirstPaint = performance.now();
-  if (!state.terminal) setTimeout(tick, state.poll_ms);
+  if (state.series) {
+    adopt(state.series);
+    start();
+  } else {  // a first visit: the history comes on its own request, so the rest of the page need not wait
+    fetch("/api/jobs/" + state.id + "/series", { credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then(function (series) { adopt(series); start(); })
+      .catch(function () { document.getElementById("live").textContent = "could not load the history"; });
+  }
 })();
