@@ -145,6 +145,12 @@ def test_log_scale_and_zoom_keep_the_chart_responsive_on_a_long_history(
     assert shown <= 2000
     browser.find_element(By.ID, "log-scale").click()
     assert browser.execute_script("return window.lpCharts.loss.scales.y.distr") == 3
+    chart = browser.find_element(By.ID, "chart-loss")
+    chart.send_keys("+")  # keyboard zoom: the middle half of the range
+    span = browser.execute_script("var x = window.lpCharts.loss.scales.x; return x.max - x.min")
+    assert 9000 < span < 11000
+    chart.send_keys("0")
+    assert browser.execute_script("var x = window.lpCharts.loss.scales.x; return x.max - x.min") > 19000
     browser.execute_script("window.lpCharts.loss.setSelect({left: 100, top: 0, width: 12, height: 100})")
     wait_for(
         lambda: browser.execute_script("var d = window.lpCharts.loss.data[0]; return d.length > 1 && d[1] - d[0] === 1")

@@ -37,6 +37,21 @@
     window.lpCharts = charts;
   }
 
+  /* Keyboard zoom for a focused chart: + and - zoom around the middle, arrows pan, 0 or Escape resets. */
+  function onKey(event) {
+    var x = charts.loss.scales.x, span = x.max - x.min, min = x.min, max = x.max;
+    if (event.key === "+" || event.key === "=") { min += span / 4; max -= span / 4; }
+    else if (event.key === "-") { min -= span / 2; max += span / 2; }
+    else if (event.key === "ArrowLeft") { min -= span / 4; max -= span / 4; }
+    else if (event.key === "ArrowRight") { min += span / 4; max += span / 4; }
+    else if (event.key === "0" || event.key === "Escape") { resetZoom(); event.preventDefault(); return; }
+    else return;
+    event.preventDefault();
+    charts.loss.setScale("x", { min: min, max: max });
+    charts.lr.setScale("x", { min: min, max: max });
+    zoomTo(min, max);
+  }
+
   function resetZoom() {
     detail = null;
     charts.loss.setData(overview.loss, true);
@@ -92,6 +107,7 @@
     window.lpChartsDrawn = performance.now();
     document.getElementById("log-scale").addEventListener("change", draw);
     document.getElementById("reset-zoom").addEventListener("click", resetZoom);
+    ["chart-loss", "chart-lr"].forEach(function (id) { document.getElementById(id).addEventListener("keydown", onKey); });
     if (!state.terminal) setTimeout(tick, state.poll_ms);
   }
 
