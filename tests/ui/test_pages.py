@@ -181,3 +181,35 @@ def test_names_are_escaped_not_run(local_supabase: Any, serve: Any, sign_in_view
     for page in ("/jobs", f"/jobs/{job.id}"):
         text = http.get(page).text
         assert "<script>alert(1)" not in text and "&lt;script&gt;alert(1)" in text
+
+
+def test_an_artifact_file_downloads_through_a_signed_url(
+    local_supabase: Any, serve: Any, sign_in_viewers: Any, seed: Any
+) -> None:
+    import hashlib
+    import json
+
+    from supabase import create_client
+
+    ann = local_supabase.create_user("ann@example.com", PASSWORD)
+    job = seed(ann.id, status="succeeded", steps=5)
+    body = b'{"r": 16, "lora_alpha": 32}'
+    folder = f"{ann.id}/{job.id}/"
+    service = create_client(local_supabase.url, local_supabase.service_role_key)
+    service.storage.from_("lora-models").upload(
+        folder + "adapter_config.json", body, {"content-type": "application/json"}
+    )
+    files = [{"name": "adapter_config.json", "size": len(body), "sha256": hashlib.sha256(body).hexdigest()}]
+    with local_supabase.connect() as conn:
+        artifact = conn.execute(
+            "insert into public.model_artifacts (job_id, user_id, storage_path, files, size_bytes)"
+            " values (%s, %s, %s, %s, %s) returning id",
+            (job.id, ann.id, folder, json.dumps(files), len(body)),
+        ).fetchone()[0]
+    http = signed_in(serve(sign_in_viewers), "ann@example.com")
+    page = http.get(f"/jobs/{job.id}").text
+    link = f"/artifacts/{artifact}/download?file=adapter_config.json"
+    assert link in page
+    redirect = http.get(link)
+    assert redirect.status_code == 303 and "token=" in redirect.headers["location"]
+    assert httpx.get(redirect.headers["location"]).content == body
