@@ -213,3 +213,25 @@ def test_an_artifact_file_downloads_through_a_signed_url(
     redirect = http.get(link)
     assert redirect.status_code == 303 and "token=" in redirect.headers["location"]
     assert httpx.get(redirect.headers["location"]).content == body
+
+
+def test_a_dataset_page_shows_its_validation_report_and_token_statistics(
+    local_supabase: Any, serve: Any, sign_in_viewers: Any, tmp_path: Any
+) -> None:
+    from pathlib import Path
+
+    from lora_pipeline import LoraPipeline
+
+    local_supabase.create_user("ann@example.com", PASSWORD)
+    lines = (Path(__file__).resolve().parents[2] / "examples" / "data" / "support_chat.jsonl").read_text().splitlines()
+    (tmp_path / "chat.jsonl").write_text("\n".join([*lines[:30], lines[0]]) + "\n")  # the last line repeats the first
+    ann = LoraPipeline.sign_in("ann@example.com", PASSWORD, url=local_supabase.url, anon_key=local_supabase.anon_key)
+    dataset = ann.datasets.upload(tmp_path / "chat.jsonl", name="support-chat", progress=False)
+    http = signed_in(serve(sign_in_viewers), "ann@example.com")
+    assert "support-chat" in http.get("/datasets").text
+    page = http.get(f"/datasets/{dataset.id}").text
+    assert "Token statistics" in page and f'<td class="num">{dataset.token_stats["count"]}</td>' in page  # type: ignore[index]
+    findings = (dataset.validation_report or {}).get("findings") or []
+    assert findings, "a repeated example is reported"
+    for finding in findings:
+        assert f"<code>{finding['code']}</code>" in page
