@@ -235,3 +235,27 @@ def test_a_dataset_page_shows_its_validation_report_and_token_statistics(
     assert findings, "a repeated example is reported"
     for finding in findings:
         assert f"<code>{finding['code']}</code>" in page
+
+
+def test_gate_results_show_on_the_job_jobs_and_baselines_pages(
+    local_supabase: Any, serve: Any, sign_in_viewers: Any, seed: Any
+) -> None:
+    import html
+
+    from lora_pipeline import LoraPipeline
+
+    user = local_supabase.create_user("ann@example.com", PASSWORD)
+    ann = LoraPipeline.sign_in("ann@example.com", PASSWORD, url=local_supabase.url, anon_key=local_supabase.anon_key)
+    model = "Qwen/Qwen2.5-0.5B"
+    ann.baselines.create(model, metric="eval_loss", kind="max", threshold=5.0)
+    job = seed(user.id, name="gated-run", status="succeeded", steps=100)
+    report = ann.gates.validate(job.id, model_name=model)
+    assert report.decision.value == "pass"
+    http = signed_in(serve(sign_in_viewers), "ann@example.com")
+    job_page = http.get(f"/jobs/{job.id}").text
+    assert '<span class="gate gate-pass">pass</span>' in job_page
+    assert html.escape(report.results[0].message, quote=False) in job_page
+    assert '<span class="gate gate-pass">pass</span>' in http.get("/jobs").text
+    baselines = http.get("/baselines").text
+    assert f'<h2 id="m-1">{model}</h2>' in baselines and f'href="/jobs/{job.id}">gated-run</a>' in baselines
+    assert '<td>eval_loss</td><td>max</td><td class="num">5.0</td>' in baselines
