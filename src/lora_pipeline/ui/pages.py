@@ -16,6 +16,8 @@ from ._viewers import Viewer
 from ._views import champions, config_table, cost_so_far, job_config, job_row, matches, money
 
 MAX_COMPARED = 10
+GATE_READERS = 4
+"""Gate reports read at once for the jobs table."""
 
 
 @dataclass
@@ -128,14 +130,16 @@ def artifact_download(request: Request, viewer: Viewer, cache: SeriesCache) -> R
 
 
 def _decisions(viewer: Viewer, jobs: list[TrainingJob]) -> dict[str, str]:
-    """The recorded gate decision of each finished job (only finished jobs are gated)."""
-    decisions = {}
-    for job in jobs:
-        if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
-            report = viewer.client.gates.report(job.id)
-            if report is not None:
-                decisions[job.id] = report.decision.value
-    return decisions
+    """The recorded gate decision of each finished job (only finished jobs are gated).
+
+    One read per job (the SDK has no list of gate results), so a few at a time: the client is thread-safe.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    finished = [job.id for job in jobs if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED)]
+    with ThreadPoolExecutor(max_workers=GATE_READERS) as pool:
+        reports = list(pool.map(viewer.client.gates.report, finished))
+    return {job_id: report.decision.value for job_id, report in zip(finished, reports, strict=True) if report}
 
 
 def _gate(viewer: Viewer, job: TrainingJob) -> Any:
