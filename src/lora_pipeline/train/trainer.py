@@ -249,6 +249,7 @@ def _sft_config(
         disable_tqdm=True,
         dataloader_pin_memory=where.device == "cuda",
         ddp_find_unused_parameters=False,
+        use_cpu=where.device == "cpu",  # without it a CPU run under torchrun would not be data parallel
         seed=hyperparameters.seed,
         data_seed=hyperparameters.seed,
     )
