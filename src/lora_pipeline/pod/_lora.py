@@ -23,6 +23,7 @@ def run_lora(
     from ..integrations.transformers import LoraPipelineCallback
     from ..presets import Hyperparameters
     from ..train import train_lora
+    from ..train._checkpoints import job_checkpoint_dir
 
     class StopOnCancel(TrainerCallback):  # type: ignore[misc]
         """Stops training at the next step once the owner asked to cancel; mirrors progress to heartbeats."""
@@ -41,6 +42,8 @@ def run_lora(
         hyperparameters=hp,
         callbacks=[LoraPipelineCallback(reporter, client=client), StopOnCancel()],
         dataset_format=(job.get("dataset") or {}).get("format"),
+        # A restarted container, or the next attempt, resumes here: on the network volume when the pod has one.
+        checkpoint_dir=job_checkpoint_dir(str(job["id"]), scratch=output.parent),
     )
     return dict(result.summary)
 
