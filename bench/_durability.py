@@ -7,6 +7,7 @@ acknowledged row survives a crash), as a peer's PostgreSQL would; the fast test 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 SETTINGS = ("fsync", "synchronous_commit", "full_page_writes")
@@ -40,3 +41,22 @@ def check(stack: Any, durable: bool) -> dict[str, str]:
     if wrong:
         raise RuntimeError(f"stack started with durable={durable} but PostgreSQL reports {wrong}")
     return found
+
+
+def switch(stack: Any, durable: bool) -> dict[str, str]:
+    """Turn a stack started with ``durable=True`` to the fast test settings (``durable=False``) or back, in place.
+
+    ``ALTER SYSTEM`` and a reload: all three settings take effect in every session, the gateway's pooled ones
+    included, without a restart. (A stack started with ``durable=False`` has them on its command line, which
+    ``ALTER SYSTEM`` cannot override: hence only from a durable start.) Saves a second 1,000,000-row fill.
+    """
+    with stack.connect() as conn:
+        for name in SETTINGS:
+            conn.execute(f"alter system reset {name}" if durable else f"alter system set {name} = off")
+        conn.execute("select pg_reload_conf()")
+    for _ in range(100):
+        try:
+            return check(stack, durable)
+        except RuntimeError:
+            time.sleep(0.05)
+    return check(stack, durable)

@@ -36,12 +36,12 @@ from ._report import (
 BENCHMARKS: dict[str, str] = {
     "pod_import": "cold `import lora_pipeline.pod` and the modules it loads, against `python -c pass`",
     "stack_start": "LocalSupabase.start() until ready, against a bare PostgreSQL cluster start",
-    "metrics_log": "MetricsReporter.log() per-call cost while the sender works, against a no-op call",
-    "metrics_ingest": "batched reporter points/s end to end, against one POST per point (the seeds' way)",
+    "metrics_log": "MetricsReporter.log() per-call cost (6 floats, tight loop) while the sender works, against a no-op",
+    "metrics_ingest": "durable ingest, rows/s and values/s end to end, against one POST per row (the seeds' way)",
     "ingest_flatness": "ms per 500-point ingest with 1,000,000 rows in metrics_points, against an empty table",
     "gateway_overhead": "/rest/v1 request cost, against the same SQL on a bare connection",
     "ui_job_page": "dashboard job page at 100,000 rows: first paint, bytes per live tick, against the whole history",
-    "concurrent_pods": "50 pod processes reporting at once, against 1 pod alone",
+    "concurrent_pods": "50 pod processes reporting at once into a durable stack, against 1 pod alone",
     "dataset_validation": "validation MB/s and peak RSS at 100 MB and 1 GB, against json.loads alone",
 }
 """Name -> what it measures; the order is the running order (the longest last)."""
