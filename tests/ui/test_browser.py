@@ -1,9 +1,11 @@
 """The dashboard in a real browser (Debian's chromium, headless, through Selenium and the system chromedriver):
-sign in, watch a running job's curve gain points as its reporter logs, open compare; screenshots go to docs/."""
+sign in, watch a running job's curve gain points as its reporter logs, open compare. Screenshots go to pytest's
+temporary folder; with LORA_PIPELINE_UPDATE_SCREENSHOTS=1 they replace the README's ones in docs/screenshots."""
 
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -15,7 +17,7 @@ import pytest
 from .conftest import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+README_SCREENSHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 
@@ -25,6 +27,14 @@ if CHROMIUM is None or CHROMEDRIVER is None:
         "Debian's chromium and chromium-driver are not installed (scripts/bootstrap.sh installs them as root)",
         allow_module_level=True,
     )
+
+
+def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go: docs/ only when asked, so a test run never modifies the checkout."""
+    if os.environ.get("LORA_PIPELINE_UPDATE_SCREENSHOTS") == "1":
+        README_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return README_SCREENSHOTS
+    return tmp_path_factory.mktemp("screenshots")
 
 
 @pytest.fixture
@@ -87,7 +97,13 @@ def hover_shows_the_logged_value(browser: Any) -> None:
 
 
 def test_a_running_job_gains_points_live_and_compare_overlays(
-    local_supabase: Any, serve: Any, sign_in_viewers: Any, seed: Any, make_reporter: Any, browser: Any
+    local_supabase: Any,
+    serve: Any,
+    sign_in_viewers: Any,
+    seed: Any,
+    make_reporter: Any,
+    browser: Any,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     from selenium.webdriver.common.by import By
 
@@ -117,8 +133,8 @@ def test_a_running_job_gains_points_live_and_compare_overlays(
     assert chart_points(browser, "lr") == 460
     assert browser.current_url.endswith(f"/jobs/{running.id}")  # no reload: the same page gained the points
     hover_shows_the_logged_value(browser)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(SCREENSHOTS / "live-job.png"))
+    screenshots = screenshot_dir(tmp_path_factory)
+    browser.save_screenshot(str(screenshots / "live-job.png"))
 
     browser.get(f"{base}/jobs")
     for job in (running, other):
@@ -128,7 +144,7 @@ def test_a_running_job_gains_points_live_and_compare_overlays(
     assert int(browser.execute_script("return window.lpCharts.train.data.length")) == 3  # steps + one per job
     differing = browser.find_elements(By.CSS_SELECTOR, "#config-diff tr.differs th")
     assert {row.text.split()[0] for row in differing} >= {"hp.lora_r", "hp.learning_rate"}
-    browser.save_screenshot(str(SCREENSHOTS / "compare.png"))
+    browser.save_screenshot(str(screenshots / "compare.png"))
 
 
 def test_log_scale_and_zoom_keep_the_chart_responsive_on_a_long_history(
