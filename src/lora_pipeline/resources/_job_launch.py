@@ -27,6 +27,9 @@ from ._job_control import event, utcnow
 WHEEL_FOLDER = "_launch"
 """Sub-folder of ``lora-models/<user>/<job>/`` holding the wheel the pod installs."""
 DEADLINE_MARGIN = timedelta(minutes=10)
+TRACKER_CREDENTIALS = ("WANDB_API_KEY", "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD", "HF_TOKEN")
+"""Credentials of the ``report_to`` trackers (and the hub): a RunPod pod gets them as secret references,
+because a plain env value is stored in the pod's definition, where the RunPod console shows it."""
 """RunPod's ``terminateAfter`` trails the bootstrap's own timeout by this much (image pull, install)."""
 
 
@@ -56,7 +59,8 @@ def launch_options(
     Raises:
         ConfigError: an image whose tag shows torch < 2.5, both ``wheel`` and ``requirement``, a wheel that is
             not a lora-pipeline wheel, ``secrets`` for a backend that cannot resolve RunPod secrets, or ``env``/
-            ``secrets`` naming launcher variables, Supabase service credentials, NUL bytes, service-role keys.
+            ``secrets`` naming launcher variables, Supabase service credentials, NUL bytes, service-role keys,
+            or a tracker credential (``TRACKER_CREDENTIALS``) given as a plain value to a container backend.
     """
     installs = bool(getattr(backend, "installs_package", False))
     if wheel is not None and requirement is not None:
@@ -68,6 +72,13 @@ def launch_options(
     problems = launch.check_user_env(env, secrets)
     if problems:
         raise ConfigError("; ".join(problems), argument="secrets" if any("secrets" in p for p in problems) else "env")
+    plain = [name for name in TRACKER_CREDENTIALS if installs and name in (env or {})]
+    if plain:
+        raise ConfigError(
+            f"{', '.join(plain)} would be stored in the pod's definition as a plain value: create a RunPod secret "
+            f"and pass secrets={{{plain[0]!r}: '<secret name>'}} instead of env",
+            argument="env",
+        )
     if secrets and not installs:
         raise ConfigError(
             f"secrets are RunPod secret references, which the {backend.name} backend cannot resolve; "

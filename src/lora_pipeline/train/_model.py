@@ -90,6 +90,25 @@ def refuse_quantization_without_cuda(hyperparameters: Hyperparameters) -> None:
         )
 
 
+TRACKER_PACKAGES = {"wandb": "wandb", "mlflow": "mlflow", "tensorboard": "tensorboard"}
+"""The package each ``report_to`` integration needs in the pod (add it with ``deploy(requirement=...)`` or the
+image); its credentials travel as pod secrets, e.g. ``secrets={"WANDB_API_KEY": "wandb_key"}``."""
+
+
+def refuse_missing_trackers(hyperparameters: Hyperparameters) -> None:
+    """A ``report_to`` integration whose package is absent fails here, naming it, before the model loads."""
+    from transformers import integrations
+
+    missing = [name for name in hyperparameters.report_to if not getattr(integrations, f"is_{name}_available")()]
+    if missing:
+        packages = " ".join(TRACKER_PACKAGES[name] for name in missing)
+        raise ConfigError(
+            f"report_to names {', '.join(missing)}, which this environment lacks: pip install {packages} "
+            "(in a pod: an image that has it), or drop it from report_to",
+            argument="hyperparameters.report_to",
+        )
+
+
 def lora_config(hyperparameters: Hyperparameters) -> LoraConfig:
     target, alpha = hyperparameters.target_modules, hyperparameters.alpha
     return LoraConfig(

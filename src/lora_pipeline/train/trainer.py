@@ -36,7 +36,15 @@ from ..datasets.formats import DatasetFormat
 from ..presets import Hyperparameters
 from ._callbacks import LogLines, LossRecorder, MainProcessOnly, ProgressCallback, ThroughputMeter
 from ._checkpoints import checkpoint_step, latest_checkpoint
-from ._model import Precision, load_model, load_tokenizer, lora_config, precision, refuse_quantization_without_cuda
+from ._model import (
+    Precision,
+    load_model,
+    load_tokenizer,
+    lora_config,
+    precision,
+    refuse_missing_trackers,
+    refuse_quantization_without_cuda,
+)
 from ._records import TrainingDataError
 from .data import Features, PreparedDataset, prepare_dataset
 
@@ -107,7 +115,8 @@ def train_lora(
         A ``TrainResult`` with the adapter files, the summary and the loss histories.
 
     Raises:
-        ConfigError: ``base_model`` is a path that does not exist, or ``quantization`` is set without CUDA.
+        ConfigError: ``base_model`` is a path that does not exist, ``quantization`` is set without CUDA, or a
+            ``report_to`` integration is not installed.
         TrainingDataError: the file cannot be read, or no example has a trainable token.
 
     Example::
@@ -119,6 +128,7 @@ def train_lora(
     started = time.perf_counter()
     output_dir = Path(output_dir)
     refuse_quantization_without_cuda(hyperparameters)
+    refuse_missing_trackers(hyperparameters)
     set_seed(hyperparameters.seed)
     where = precision()
     tokenizer = load_tokenizer(base_model)
