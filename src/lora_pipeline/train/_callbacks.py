@@ -92,6 +92,18 @@ class MainProcessOnly(TrainerCallback):
         return object.__getattribute__(self, name)
 
 
+class StopTogether(TrainerCallback):
+    """Stops every process when one asked to (a cancel seen by the main process alone): a process that
+    stepped on alone would wait forever in the next gradient all-reduce. Installed after the other callbacks."""
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        if args.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+            flag = torch.tensor([int(bool(control.should_training_stop))], device=args.device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            control.should_training_stop = bool(flag.item())
+        return control
+
+
 class LogLines(TrainerCallback):
     """One log line per Trainer log, through the package logger (in place of the Trainer's ``print``)."""
 

@@ -34,7 +34,7 @@ from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]  # trl's laz
 
 from ..datasets.formats import DatasetFormat
 from ..presets import Hyperparameters
-from ._callbacks import LogLines, LossRecorder, MainProcessOnly, ProgressCallback, ThroughputMeter
+from ._callbacks import LogLines, LossRecorder, MainProcessOnly, ProgressCallback, StopTogether, ThroughputMeter
 from ._checkpoints import checkpoint_step, latest_checkpoint
 from ._model import (
     Precision,
@@ -143,7 +143,7 @@ def train_lora(
         eval_dataset=_dataset(data.eval) if data.eval else None,
         processing_class=tokenizer,
         peft_config=lora_config(hyperparameters),
-        callbacks=[*(MainProcessOnly(callback) for callback in own), recorder, meter, LogLines()],
+        callbacks=[*(MainProcessOnly(callback) for callback in own), recorder, meter, LogLines(), StopTogether()],
     )
     trainer.remove_callback(PrinterCallback)  # prints every log dict to stdout; LogLines logs them instead
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
