@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict
 from transformers import PrinterCallback, TrainerCallback, set_seed
 from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]  # trl's lazy module hides its names
 
+from .._logging import get_logger
 from ..datasets.formats import DatasetFormat
 from ..presets import Hyperparameters
 from ._callbacks import LogLines, LossRecorder, MainProcessOnly, ProgressCallback, StopTogether, ThroughputMeter
@@ -48,6 +49,7 @@ from ._model import (
 from ._records import TrainingDataError
 from .data import Features, PreparedDataset, prepare_dataset
 
+log = get_logger("train")
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
 SUMMARY_FILE = "training_summary.json"
 EVALUATIONS_PER_RUN = 10
@@ -146,6 +148,8 @@ def train_lora(
         callbacks=[*(MainProcessOnly(callback) for callback in own), recorder, meter, LogLines(), StopTogether()],
     )
     trainer.remove_callback(PrinterCallback)  # prints every log dict to stdout; LogLines logs them instead
+    if resume:
+        log.info("resuming from %s (step %d)", resume.name, checkpoint_step(resume))
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     if data.eval and recorder.last_eval_step != trainer.state.global_step:
         trainer.evaluate()
