@@ -47,7 +47,8 @@ class Records(logging.Handler):
         self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.name.startswith(("lora_pipeline", "uvicorn")):
+        # Only the gateway's own loggers: a pod thread an earlier test left in this process is not the gateway.
+        if record.name.startswith(("lora_pipeline.gateway", "uvicorn")):
             self.records.append(record)
 
     def faults(self) -> list[str]:

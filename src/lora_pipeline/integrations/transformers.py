@@ -167,9 +167,15 @@ class LoraPipelineCallback(TrainerCallback):  # type: ignore[misc]  # transforme
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._safely("on_step_end", state, self._progress, state)
+        if getattr(control, "should_save", False) and not getattr(control, "should_log", False):
+            self._safely("on_step_end", state, self.reporter.checkpoint)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         self._safely("on_log", state, self._report, state, logs or {})
+        if getattr(control, "should_save", False):
+            # The Trainer writes a checkpoint next; a run resumed from it will not log these steps again, so
+            # they must be on disk (in the spool) before it exists.
+            self._safely("on_log", state, self.reporter.checkpoint)
 
     def on_evaluate(
         self, args: Any, state: Any, control: Any, metrics: dict[str, Any] | None = None, **kwargs: Any
@@ -209,7 +215,7 @@ class LoraPipelineCallback(TrainerCallback):  # type: ignore[misc]  # transforme
 
     # -- internals ------------------------------------------------------------------------------------------
 
-    def _safely(self, hook: str, state: Any, action: Callable[..., None], *args: Any) -> None:
+    def _safely(self, hook: str, state: Any, action: Callable[..., object], *args: Any) -> None:
         if not getattr(state, "is_world_process_zero", True) or not self.reporter.enabled:
             return
         try:

@@ -230,6 +230,25 @@ class MetricsReporter:
             self._progress.wait_for(lambda: self._progress.done_logged >= target or self._sender.state.gave_up, timeout)
         return self._progress.done_logged >= target
 
+    def checkpoint(self, timeout: float = 5.0) -> bool:
+        """Make everything logged so far durable in the spool (written and fsynced) before returning.
+
+        Call it before a training checkpoint is written: a run resumed from that checkpoint does not log its
+        steps again, so they must already be on disk if the process dies right after. Waits at most
+        ``timeout`` seconds (a full disk), never raises; returns whether everything logged is spooled.
+        """
+        if not self._accepting or self.spool is None:
+            return not self._pending_points()
+        writer = self._writer
+        writer.wake.set()
+        try:
+            return self._progress.wait_for(
+                lambda: not self._buffer and not writer.in_hand and not writer.unspooled, max(0.0, timeout)
+            )
+        except Exception as error:  # never into training
+            self._reject("checkpoint", f"internal error: {type(error).__name__}: {error}")
+            return False
+
     def finish(self, timeout: float = 30.0) -> ReporterStats:
         """Flush, send for at most ``timeout`` seconds, stop the threads; what is left stays in the spool and
         one line on stderr says how to upload it. Safe to call twice; later ``log()`` calls are ignored."""

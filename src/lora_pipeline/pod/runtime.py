@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .._exceptions import PermissionDenied
 from .._logging import get_logger, register_secret
 from .environment import PodEnvironment
 
@@ -75,6 +76,10 @@ class Heartbeat(threading.Thread):
                     "progress": dict(self.progress) or None,
                 },
             )
+        except PermissionDenied as error:  # the token died with its job: nothing will ever get through again
+            log.warning("heartbeat stopped: %s", error)
+            self.stop()
+            return
         except Exception as error:  # a missed heartbeat is not fatal; the next one may get through
             log.warning("heartbeat failed: %s", error)
             return

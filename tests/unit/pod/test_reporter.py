@@ -384,3 +384,19 @@ def test_finish_waits_for_points_the_writer_is_still_encoding(
     time.sleep(0.1)  # the writer has taken the rows and is encoding them
     stats = reporter.finish(timeout=30)
     assert stats.pending == 0 and sorted(fake_supabase.rows) == list(range(5000))
+
+
+def test_checkpoint_puts_everything_logged_on_disk_before_it_returns(
+    make_reporter: Any, fake_supabase: FakeSupabase
+) -> None:
+    """A training checkpoint written after ``checkpoint()`` never outruns the metrics: a resumed run does not log
+    those steps again, so they must be in the spool even if nothing was sent and the process dies next."""
+    from lora_pipeline.pod.spool import Spool
+
+    fake_supabase.ended = True  # nothing is acknowledged: only the spool can hold the points
+    reporter = make_reporter(spool_interval=60.0, flush_interval=60.0)
+    for step in range(1, 21):
+        reporter.log(step, loss=1.0 / step)
+    assert reporter.checkpoint(timeout=5.0)
+    spool_path = Path(reporter.stats().spool_path or "")
+    assert Spool.read(spool_path, warn=print).pending() == (1, 20), "steps 1-20 are on disk before the save"
