@@ -128,14 +128,17 @@ def _foreign_pod(job: TrainingJob, status: PodStatus) -> Plan[None]:
 
 def reconcile(job: TrainingJob, backend: PodBackend | None, now: datetime) -> Plan[TrainingJob]:
     """Act on what the pod cannot report itself; returns the job as it is afterwards."""
+    costed = False
     if job.status is JobStatus.CANCELLING:
         yield from terminate_pod(job, backend)
         job = yield from _finish_cancel(job)
     elif job.status in (JobStatus.PROVISIONING, JobStatus.RUNNING, JobStatus.UPLOADING):
+        before = job.status
         job = yield from _check_live(job, backend, now)
+        costed = job.status is before  # still live: _check_live has just brought the cost up to date
     elif job.terminal and job.pod_id and backend is not None:
         yield from terminate_pod(job, backend)
-    if job.pod_id and job.status is not JobStatus.CREATED:
+    if job.pod_id and job.status is not JobStatus.CREATED and not costed:
         yield from account_cost(job)
     if job.terminal and job.pod_id and backend is not None and not (yield from _billing_recorded(job)):
         yield from record_billing(job, backend)
